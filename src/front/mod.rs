@@ -1,0 +1,128 @@
+//! Front ends over the engine: an interactive terminal conversation and a JSON-lines
+//! protocol for other programs. Both read lines, turn them into [`Input`]s and render steps.
+
+mod json;
+mod lines;
+mod terminal;
+
+pub use lines::{Line, LineReader};
+
+use std::io::{BufRead, Write};
+
+use crate::dialogue::model::Dialogues;
+use crate::engine::{Input, InputError, Session, Step};
+use crate::text::normalize;
+
+/// How a chat ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatEnd {
+    /// An outcome was shown.
+    Outcome,
+    /// The person typed `quit`.
+    Quit,
+    /// The input ended first.
+    EndOfInput,
+}
+
+/// Longest input line read, in bytes; the rest of a longer line is skipped and reported.
+pub const MAX_LINE_BYTES: usize = 4096;
+
+/// Runs one check over `input`/`output`, speaking JSON lines when `json` is set.
+pub fn chat(
+    d: &Dialogues,
+    session: &mut Session,
+    json: bool,
+    input: impl BufRead,
+    mut output: impl Write,
+) -> std::io::Result<ChatEnd> {
+    let mut lines = LineReader::new(input, MAX_LINE_BYTES);
+    let mut shell: Box<dyn Shell> = if json {
+        Box::new(json::Json)
+    } else {
+        Box::new(terminal::Terminal)
+    };
+    shell.welcome(d, session, &mut output)?;
+    let mut step = d.current(session);
+    loop {
+        if let Step::Done(outcome) = &step {
+            shell.outcome(d, session, outcome, &mut output)?;
+            return Ok(ChatEnd::Outcome);
+        }
+        if let Step::Ask(ask) = &step {
+            shell.ask(d, ask, &mut output)?;
+        }
+        output.flush()?;
+        let line = match lines.next_line()? {
+            None => {
+                shell.goodbye(d, session, &mut output)?;
+                return Ok(ChatEnd::EndOfInput);
+            }
+            Some(Line::TooLong) => Err(InputError::TooLong),
+            Some(Line::InvalidUtf8) => {
+                let lang = session.lang();
+                shell.error(d.ui().messages.invalid_utf8.get(lang), &mut output)?;
+                continue;
+            }
+            Some(Line::Text(text)) => Ok(text),
+        };
+        let result = match line {
+            Err(e) => Err(e),
+            Ok(text) => match command(d, session, &step, &text) {
+                Command::Quit => {
+                    shell.goodbye(d, session, &mut output)?;
+                    return Ok(ChatEnd::Quit);
+                }
+                Command::Input(input) => d.answer(session, input),
+            },
+        };
+        match result {
+            Ok(next) => step = next,
+            Err(e) => {
+                shell.error(e.message(d, session.lang()), &mut output)?;
+                step = d.current(session);
+            }
+        }
+    }
+}
+
+enum Command<'a> {
+    Quit,
+    Input(Input<'a>),
+}
+
+/// An option id of the current question wins; then the command words; then free text.
+fn command<'a>(d: &Dialogues, session: &Session, step: &Step<'_>, text: &'a str) -> Command<'a> {
+    let trimmed = text.trim();
+    if let Step::Ask(ask) = step
+        && ask.question.option_index(trimmed).is_some()
+    {
+        return Command::Input(Input::Choice(trimmed));
+    }
+    let words = &d.ui().words;
+    let n = normalize(trimmed);
+    if words.quit.contains(&n) {
+        Command::Quit
+    } else if words.restart.contains(&n) {
+        Command::Input(Input::Restart)
+    } else if words.back.contains(&n) && session.turns() > 0 {
+        // With nothing to undo, "back" is more likely an answer ("my back").
+        Command::Input(Input::Back)
+    } else {
+        Command::Input(Input::Text(trimmed))
+    }
+}
+
+/// How a front end renders the steps of a check.
+trait Shell {
+    fn welcome(&mut self, d: &Dialogues, s: &Session, out: &mut dyn Write) -> std::io::Result<()>;
+    fn ask(&mut self, d: &Dialogues, ask: &crate::engine::Ask<'_>, out: &mut dyn Write) -> std::io::Result<()>;
+    fn error(&mut self, message: &str, out: &mut dyn Write) -> std::io::Result<()>;
+    fn outcome(
+        &mut self,
+        d: &Dialogues,
+        s: &Session,
+        outcome: &crate::engine::Outcome<'_>,
+        out: &mut dyn Write,
+    ) -> std::io::Result<()>;
+    fn goodbye(&mut self, d: &Dialogues, s: &Session, out: &mut dyn Write) -> std::io::Result<()>;
+}

@@ -1,0 +1,144 @@
+//! The `gymtriage` command: `chat`, `check` and `graph` over the dialogue files.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use gymtriage::front::{self, ChatEnd};
+use gymtriage::graph::{self, Format};
+
+#[derive(Parser)]
+#[command(version, about = "Post-workout pain triage: is it soreness or an injury?")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a check in the terminal (or speak JSON lines with --json).
+    Chat {
+        /// Language of the conversation.
+        #[arg(long, default_value = "en")]
+        lang: String,
+        /// Speak the JSON-lines protocol on stdin/stdout, for other programs.
+        #[arg(long)]
+        json: bool,
+        /// Folder of dialogue files.
+        #[arg(long, value_name = "DIR")]
+        dialogues: Option<PathBuf>,
+    },
+    /// Validate a folder of dialogue files; errors are printed as file:line:column.
+    Check {
+        /// Folder of dialogue files (default: ./dialogues, or the one shipped with the source).
+        dir: Option<PathBuf>,
+    },
+    /// Draw the dialogue graph.
+    Graph {
+        #[arg(long, value_enum, default_value = "mermaid")]
+        format: Format,
+        /// Only these flows (and the start questions); repeatable. Default: all.
+        #[arg(long = "flow")]
+        flows: Vec<String>,
+        #[arg(long, default_value = "en")]
+        lang: String,
+        #[arg(long, value_name = "DIR")]
+        dialogues: Option<PathBuf>,
+    },
+}
+
+/// `./dialogues` when run from the project, else the folder this binary was built from.
+fn dialogue_dir(given: Option<PathBuf>) -> PathBuf {
+    given
+        .or_else(|| std::env::var_os("GYMTRIAGE_DIALOGUES").map(PathBuf::from))
+        .unwrap_or_else(|| {
+            let local = Path::new("dialogues");
+            if local.join("gymtriage.toml").is_file() {
+                local.to_path_buf()
+            } else {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("dialogues")
+            }
+        })
+}
+
+fn load(dir: &Path) -> Result<gymtriage::Dialogues, ExitCode> {
+    gymtriage::load(dir).map_err(|e| {
+        eprintln!("{e}");
+        eprintln!(
+            "error: {} problem(s) in the dialogue files in {}",
+            e.diagnostics.len(),
+            dir.display()
+        );
+        ExitCode::from(1)
+    })
+}
+
+fn main() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { dir } => {
+            let dir = dialogue_dir(dir);
+            match load(&dir) {
+                Ok(d) => {
+                    println!(
+                        "ok: {} questions in {} flows, {} languages ({})",
+                        d.questions().len(),
+                        d.flows().len(),
+                        d.languages().len(),
+                        dir.display()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(code) => Ok(code),
+            }
+        }
+        Command::Chat {
+            lang,
+            json,
+            dialogues,
+        } => {
+            let d = match load(&dialogue_dir(dialogues)) {
+                Ok(d) => d,
+                Err(code) => return Ok(code),
+            };
+            let Some(lang) = d.lang(&lang) else {
+                eprintln!(
+                    "error: unknown language `{lang}` (available: {})",
+                    d.languages().join(", ")
+                );
+                return Ok(ExitCode::from(2));
+            };
+            let mut session = d.start_session(lang);
+            let stdin = std::io::stdin();
+            let interactive = stdin.is_terminal() && !json;
+            let end = front::chat(&d, &mut session, json, stdin.lock(), std::io::stdout().lock())
+                .context("terminal input/output failed")?;
+            if interactive && end == ChatEnd::EndOfInput {
+                println!();
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Graph {
+            format,
+            flows,
+            lang,
+            dialogues,
+        } => {
+            let d = match load(&dialogue_dir(dialogues)) {
+                Ok(d) => d,
+                Err(code) => return Ok(code),
+            };
+            let lang = d.lang(&lang).unwrap_or_default();
+            for f in &flows {
+                if !d.flows().iter().any(|x| &x.id == f) {
+                    anyhow::bail!("unknown flow `{f}`");
+                }
+            }
+            print!("{}", graph::render(&d, format, lang, &flows));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
