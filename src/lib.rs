@@ -12,5 +12,5 @@ pub mod text;
 pub mod urgency;
 
 pub use dialogue::{Dialogues, Lang, LoadError, load};
-pub use engine::{Input, InputError, Outcome, Session, Step};
+pub use engine::{Ask, Input, InputError, Outcome, Session, Step};
 pub use urgency::Urgency;

@@ -143,12 +143,17 @@ impl Dialogues {
                 facts.push((q, o));
             }
         }
-        let answer = match direct {
+        // When a description fits several options of the current question, the most urgent
+        // wins, then the first listed (so "lower back ... legs" is treated as back pain).
+        let options = &self.questions[current].options;
+        let described = found
+            .iter()
+            .filter(|&&(q, _, _)| q == current)
+            .map(|&(_, o, _)| o)
+            .min_by_key(|&o| (std::cmp::Reverse(options[o].urgency), o));
+        let answer = match direct.or(described) {
             Some(o) => o,
-            None => match facts.iter().find(|&&(q, _)| q == current) {
-                Some(&(_, o)) => o,
-                None => return Err(InputError::NotUnderstood),
-            },
+            None => return Err(InputError::NotUnderstood),
         };
         facts.retain(|&(q, _)| q != current);
         facts.insert(0, (current, answer));

@@ -6,6 +6,7 @@ mod lines;
 mod terminal;
 
 pub use lines::{Line, LineReader};
+pub use terminal::render_outcome;
 
 use std::io::{BufRead, Write};
 
