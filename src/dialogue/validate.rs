@@ -122,7 +122,11 @@ impl Validator<'_> {
                             let mut names: Vec<&str> =
                                 stack[from..].iter().map(|&(s, _)| d.questions[s].id.as_str()).collect();
                             names.push(&d.questions[n].id);
-                            found.push((options[o].next_loc, format!("cycle: {}", names.join(" → "))));
+                            // Options sharing their question's `next` close the same cycle.
+                            let cycle = (options[o].next_loc, format!("cycle: {}", names.join(" → ")));
+                            if !found.contains(&cycle) {
+                                found.push(cycle);
+                            }
                         }
                         Mark::Done => {}
                     }
@@ -236,7 +240,9 @@ fn walk(
     path.push(q);
     let question = &d.questions[q];
     let topics = topics | question.topic.map_or(0, Topic::bit);
-    for (oi, o) in question.options.iter().enumerate() {
+    for o in &question.options {
+        // Keyed by the `next` to fix: options sharing their question's `next` are reported once.
+        let at = (o.next_loc.file, o.next_loc.offset);
         let floor = floor.max(o.urgency.unwrap_or(Urgency::SelfCare));
         match o.next {
             Next::Stop => {}
@@ -246,7 +252,7 @@ fn walk(
                 let mut levels = vec![floor];
                 levels.extend(flow.findings.iter().filter_map(|f| f.urgency.map(|u| u.max(floor))));
                 for level in levels {
-                    if flow.outcomes[level.index()].is_none() && reported.insert((q, oi, level.id())) {
+                    if flow.outcomes[level.index()].is_none() && reported.insert((at.0, at.1, level.id())) {
                         problems.push((
                             o.next_loc,
                             format!(
@@ -261,7 +267,7 @@ fn walk(
                     .filter(|t| topics & t.bit() == 0)
                     .map(|t| t.id())
                     .collect();
-                if floor < Urgency::Urgent && !missing.is_empty() && reported.insert((q, oi, "safety")) {
+                if floor < Urgency::Urgent && !missing.is_empty() && reported.insert((at.0, at.1, "safety")) {
                     let names: Vec<&str> = path.iter().map(|&p| d.questions[p].id.as_str()).collect();
                     problems.push((
                         o.next_loc,

@@ -49,7 +49,7 @@ impl Shell for Terminal {
 pub fn render_outcome(d: &Dialogues, s: &Session, o: &Outcome<'_>) -> String {
     let h = &d.ui().headings;
     let lang = s.lang();
-    let mut text = format!("\n=== {}: {} ===\n", o.level, o.headline);
+    let mut text = format!("\n=== {} ===\n{}\n", o.level, o.headline);
     let reasons: Vec<&str> = o.reasons.iter().map(|r| r.text).collect();
     let sections: [(&str, &[&str]); 5] = [
         (h.reasons.get(lang), &reasons),
