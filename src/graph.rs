@@ -78,7 +78,10 @@ pub fn render(d: &Dialogues, format: Format, lang: Lang, flows: &[String]) -> St
                 let _ = qi;
             }
             for f in d.flows() {
-                if edges.iter().any(|e| e.to == Target::End(flow_index(d, &f.id))) {
+                if edges
+                    .iter()
+                    .any(|e| e.to == Target::End(flow_index(d, &f.id)))
+                {
                     let _ = writeln!(out, "    end_{0}([\"{0}: outcome\"])", f.id);
                 }
             }
@@ -87,18 +90,39 @@ pub fn render(d: &Dialogues, format: Format, lang: Lang, flows: &[String]) -> St
             }
             for e in &edges {
                 let label = e.labels.join(" / ").replace(['"', '|'], "'");
-                let _ = writeln!(out, "    {} -->|\"{}\"| {}", node(Target::Question(e.from)), label, node(e.to));
+                let _ = writeln!(
+                    out,
+                    "    {} -->|\"{}\"| {}",
+                    node(Target::Question(e.from)),
+                    label,
+                    node(e.to)
+                );
             }
         }
         Format::Dot => {
             out.push_str("digraph dialogues {\n    rankdir=TB;\n    node [shape=box];\n");
             let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
-            for q in d.questions().iter().enumerate().filter(|(i, _)| shown(*i)).map(|(_, q)| q) {
-                let _ = writeln!(out, "    \"{}\" [label=\"{}\"];", q.id, esc(&clip(q.text.get(lang), MAX_LABEL)));
+            for q in d
+                .questions()
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| shown(*i))
+                .map(|(_, q)| q)
+            {
+                let _ = writeln!(
+                    out,
+                    "    \"{}\" [label=\"{}\"];",
+                    q.id,
+                    esc(&clip(q.text.get(lang), MAX_LABEL))
+                );
             }
             out.push_str("    \"emergency\" [shape=octagon, label=\"EMERGENCY: stop now\"];\n");
             for f in d.flows() {
-                let _ = writeln!(out, "    \"end_{0}\" [shape=ellipse, label=\"{0}: outcome\"];", f.id);
+                let _ = writeln!(
+                    out,
+                    "    \"end_{0}\" [shape=ellipse, label=\"{0}: outcome\"];",
+                    f.id
+                );
             }
             for e in &edges {
                 let _ = writeln!(
@@ -116,5 +140,8 @@ pub fn render(d: &Dialogues, format: Format, lang: Lang, flows: &[String]) -> St
 }
 
 fn flow_index(d: &Dialogues, id: &str) -> usize {
-    d.flows().iter().position(|f| f.id == id).unwrap_or(usize::MAX)
+    d.flows()
+        .iter()
+        .position(|f| f.id == id)
+        .unwrap_or(usize::MAX)
 }

@@ -11,7 +11,10 @@ use gymtriage::front::{self, ChatEnd};
 use gymtriage::graph::{self, Format};
 
 #[derive(Parser)]
-#[command(version, about = "Post-workout pain triage: is it soreness or an injury?")]
+#[command(
+    version,
+    about = "Post-workout pain triage: is it soreness or an injury?"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -114,8 +117,14 @@ fn main() -> anyhow::Result<ExitCode> {
             let mut session = d.start_session(lang);
             let stdin = std::io::stdin();
             let interactive = stdin.is_terminal() && !json;
-            let end = front::chat(&d, &mut session, json, stdin.lock(), std::io::stdout().lock())
-                .context("terminal input/output failed")?;
+            let end = front::chat(
+                &d,
+                &mut session,
+                json,
+                stdin.lock(),
+                std::io::stdout().lock(),
+            )
+            .context("terminal input/output failed")?;
             if interactive && end == ChatEnd::EndOfInput {
                 println!();
             }

@@ -43,7 +43,10 @@ impl Words {
                 current.extend(c.to_lowercase());
             } else {
                 flush(&mut current, &mut n, &mut words);
-                if matches!(c, '.' | ',' | ';' | ':' | '!' | '?' | '\n' | '¡' | '¿' | '(' | ')') {
+                if matches!(
+                    c,
+                    '.' | ',' | ';' | ':' | '!' | '?' | '\n' | '¡' | '¿' | '(' | ')'
+                ) {
                     n = n.saturating_add(1);
                 }
             }
@@ -184,9 +187,8 @@ impl Pattern {
                         .enumerate()
                         .any(|(j, o)| j != k && (o.0..o.1).contains(&i))
                 };
-                let negated = (start.saturating_sub(NEGATION_WINDOW)..start).any(|i| {
-                    words.clause[i] == clause && !covered(i) && negations.contains(&w[i])
-                });
+                let negated = (start.saturating_sub(NEGATION_WINDOW)..start)
+                    .any(|i| words.clause[i] == clause && !covered(i) && negations.contains(&w[i]));
                 if negated {
                     continue 'clause;
                 }
@@ -228,7 +230,10 @@ mod tests {
 
     #[test]
     fn normalisation_drops_case_accents_and_punctuation() {
-        assert_eq!(normalize("  Sí, ¡ME DUELE la Espalda!  "), "si me duele la espalda");
+        assert_eq!(
+            normalize("  Sí, ¡ME DUELE la Espalda!  "),
+            "si me duele la espalda"
+        );
         assert_eq!(normalize("can't"), "can t");
     }
 
@@ -251,7 +256,10 @@ mod tests {
     #[test]
     fn words_of_the_pattern_itself_are_not_negations() {
         assert!(finds("no siento + entrepierna", "No siento la entrepierna"));
-        assert!(finds("no puedo controlar + vejiga", "no puedo controlar la vejiga"));
+        assert!(finds(
+            "no puedo controlar + vejiga",
+            "no puedo controlar la vejiga"
+        ));
     }
 
     #[test]

@@ -83,12 +83,19 @@ fn a_program_completes_a_check_over_json_lines() {
             other => panic!("unexpected message {other:?}: {m}"),
         }
     };
-    assert!(["self_care", "see_professional", "urgent", "emergency"]
-        .contains(&outcome["urgency"].as_str().unwrap()));
+    assert!(
+        ["self_care", "see_professional", "urgent", "emergency"]
+            .contains(&outcome["urgency"].as_str().unwrap())
+    );
     for key in ["title", "reasons", "advice", "watch_for", "sources"] {
         assert!(!outcome[key].is_null(), "outcome has {key}");
     }
-    assert!(outcome["sources"][0].as_str().unwrap().contains("joint pain"));
+    assert!(
+        outcome["sources"][0]
+            .as_str()
+            .unwrap()
+            .contains("joint pain")
+    );
     assert!(chat.finish().success(), "exit 0 after the outcome");
 }
 

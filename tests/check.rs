@@ -39,15 +39,15 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 }
 
 /// A copy of the shipped dialogues in a temporary folder.
-struct Dialogues {
+struct DialogueCopy {
     dir: TempDir,
 }
 
-impl Dialogues {
+impl DialogueCopy {
     fn copy() -> Self {
         let dir = tempfile::tempdir().unwrap();
         copy_dir(&shipped(), dir.path());
-        Dialogues { dir }
+        DialogueCopy { dir }
     }
 
     fn path(&self) -> &Path {
@@ -74,6 +74,24 @@ impl Dialogues {
     fn append(&self, file: &str, more: &str) -> &Self {
         let text = self.read(file);
         fs::write(self.path().join(file), format!("{text}\n{more}")).unwrap();
+        self
+    }
+
+    /// Removes the table `[name]`, which must occur once in `file`, up to the next table.
+    fn remove_section(&self, file: &str, name: &str) -> &Self {
+        let text = self.read(file);
+        let header = format!("\n[{name}]\n");
+        let found = text.matches(&header).count();
+        assert_eq!(found, 1, "{file}: expected one [{name}], found {found}");
+        let from = text.find(&header).unwrap() + 1;
+        let to = text[from..]
+            .find("\n[")
+            .map_or(text.len(), |i| from + i + 1);
+        fs::write(
+            self.path().join(file),
+            format!("{}{}", &text[..from], &text[to..]),
+        )
+        .unwrap();
         self
     }
 
@@ -203,7 +221,7 @@ fn check_command_accepts_the_shipped_dialogues() {
 
 #[test]
 fn check_command_prints_file_line_column_and_fails_on_broken_dialogues() {
-    let d = Dialogues::copy();
+    let d = DialogueCopy::copy();
     let file = "flows/back.toml";
     d.replace(file, "next = \"back_saddle\"", "next = \"back_sadle\"");
     d.replace(file, ", es = \"Al moverme empeora\" }", " }");
@@ -249,7 +267,7 @@ fn check_command_prints_file_line_column_and_fails_on_broken_dialogues() {
     // Every line but the closing summary is `file:line:column: message`.
     let (summary, diagnostics) = lines.split_last().unwrap();
     assert!(
-        summary.starts_with("error: 2 problem(s)"),
+        summary.starts_with(&format!("error: {} problem(s)", diagnostics.len())),
         "summary: {summary}"
     );
     let prefix = format!("{}:", path.display());
@@ -272,7 +290,7 @@ fn check_command_prints_file_line_column_and_fails_on_broken_dialogues() {
 
 #[test]
 fn toml_syntax_error_is_reported_where_the_string_is_left_open() {
-    let d = Dialogues::copy();
+    let d = DialogueCopy::copy();
     let file = "flows/back.toml";
     d.replace(file, "id = \"back_saddle\"", "id = \"back_saddle");
     let line = d.line(file, "id = \"back_saddle\n");
@@ -286,7 +304,7 @@ fn toml_syntax_error_is_reported_where_the_string_is_left_open() {
 
 #[test]
 fn unknown_key_in_a_question_is_a_schema_error() {
-    let d = Dialogues::copy();
+    let d = DialogueCopy::copy();
     let file = "flows/back.toml";
     d.replace(
         file,
@@ -300,21 +318,26 @@ fn unknown_key_in_a_question_is_a_schema_error() {
 
 #[test]
 fn value_of_the_wrong_type_is_a_schema_error() {
-    let d = Dialogues::copy();
+    let d = DialogueCopy::copy();
     let file = "flows/back.toml";
     d.replace(
         file,
         "id = \"back_bladder\"\ntopic = \"bladder_bowel\"\nsensitive = true",
         "id = \"back_bladder\"\ntopic = \"bladder_bowel\"\nsensitive = \"very\"",
     );
-    let line = d.line(file, "sensitive = \"very\"");
+    let at = d.at(file, "\"very\"");
     let diags = d.diagnostics();
-    find(&diags, file, line, &["invalid type", "boolean"]);
+    find_at(
+        &diags,
+        file,
+        at,
+        &["invalid type: string \"very\", expected a boolean"],
+    );
 }
 
 #[test]
 fn unknown_urgency_level_is_a_schema_error() {
-    let d = Dialogues::copy();
+    let d = DialogueCopy::copy();
     let file = "flows/muscle.toml";
     let text = d.read(file);
     let first = text.find("urgency = \"see_professional\"").unwrap();
@@ -324,16 +347,21 @@ fn unknown_urgency_level_is_a_schema_error() {
         &text[first + "urgency = \"see_professional\"".len()..]
     );
     fs::write(d.path().join(file), edited).unwrap();
-    let line = d.line(file, "\"soonish\"");
+    let at = d.at(file, "\"soonish\"");
     let diags = d.diagnostics();
-    find(&diags, file, line, &["soonish"]);
+    find_at(
+        &diags,
+        file,
+        at,
+        &["unknown variant `soonish`", "`see_professional`"],
+    );
 }
 
 // Dangling references.
 
 #[test]
 fn next_to_an_unknown_question_is_a_dangling_reference() {
-    let d = Dialogues::copy();
+    let d = DialogueCopy::copy();
     let file = "flows/back.toml";
     d.replace(file, "next = \"back_saddle\"", "next = \"back_sadle\"");
     let at = d.at(file, "\"back_sadle\"");
@@ -348,7 +376,7 @@ fn next_to_an_unknown_question_is_a_dangling_reference() {
 
 #[test]
 fn finding_on_an_unknown_answer_is_a_dangling_reference() {
-    let d = Dialogues::copy();
+    let d = DialogueCopy::copy();
     let file = "flows/back.toml";
     d.replace(
         file,
@@ -367,7 +395,7 @@ fn finding_on_an_unknown_answer_is_a_dangling_reference() {
 
 #[test]
 fn outcome_citing_an_unknown_source_is_a_dangling_reference() {
-    let d = Dialogues::copy();
+    let d = DialogueCopy::copy();
     let file = "outcomes/any.toml";
     d.replace(
         file,
@@ -386,7 +414,7 @@ fn outcome_citing_an_unknown_source_is_a_dangling_reference() {
 
 #[test]
 fn unknown_start_question_is_reported_in_the_manifest() {
-    let d = Dialogues::copy();
+    let d = DialogueCopy::copy();
     let file = "gymtriage.toml";
     d.replace(file, "start = \"area\"", "start = \"where\"");
     let at = d.at(file, "\"where\"");
@@ -398,7 +426,7 @@ fn unknown_start_question_is_reported_in_the_manifest() {
 
 #[test]
 fn question_nothing_points_to_is_unreachable() {
-    let d = Dialogues::copy();
+    let d = DialogueCopy::copy();
     let file = "flows/muscle.toml";
     d.append(file, &question("muscle_orphan", "next = \"muscle_days\"\n"));
     let at = d.at(file, "\"muscle_orphan\"");
@@ -413,7 +441,7 @@ fn question_nothing_points_to_is_unreachable() {
 
 #[test]
 fn next_pointing_back_to_an_earlier_question_is_a_cycle() {
-    let d = Dialogues::copy();
+    let d = DialogueCopy::copy();
     let file = "flows/back.toml";
     d.replace(file, "next = \"back_context\"", "next = \"back_nerve\"");
     let at = d.at_within(
@@ -432,7 +460,7 @@ fn next_pointing_back_to_an_earlier_question_is_a_cycle() {
 
 #[test]
 fn option_without_next_is_a_dead_end() {
-    let d = Dialogues::copy();
+    let d = DialogueCopy::copy();
     let file = "flows/back.toml";
     // back_days gives its options their next; without it, they lead nowhere.
     d.replace(
@@ -452,7 +480,7 @@ fn option_without_next_is_a_dead_end() {
 
 #[test]
 fn question_without_options_is_a_dead_end() {
-    let d = Dialogues::copy();
+    let d = DialogueCopy::copy();
     let file = "flows/muscle.toml";
     d.append(
         file,
@@ -471,7 +499,7 @@ fn question_without_options_is_a_dead_end() {
 
 #[test]
 fn path_longer_than_max_questions_is_reported_at_the_start_question() {
-    let d = Dialogues::copy();
+    let d = DialogueCopy::copy();
     d.replace("gymtriage.toml", "max_questions = 15", "max_questions = 5");
     let file = "flows/start.toml";
     let at = d.at(file, "\"area\"");
@@ -489,7 +517,7 @@ fn path_longer_than_max_questions_is_reported_at_the_start_question() {
 
 #[test]
 fn emergency_answer_with_a_next_is_an_error() {
-    let d = Dialogues::copy();
+    let d = DialogueCopy::copy();
     let file = "flows/back.toml";
     d.replace(
         file,
@@ -511,7 +539,7 @@ fn emergency_answer_with_a_next_is_an_error() {
 
 #[test]
 fn duplicate_question_id_names_both_places() {
-    let d = Dialogues::copy();
+    let d = DialogueCopy::copy();
     let first = d.at_within("flows/back.toml", "id = \"back_days\"", "\"back_days\"");
     let file = "flows/joint.toml";
     d.append(file, &question("back_days", "next = \"end\"\n"));
@@ -534,7 +562,7 @@ fn duplicate_question_id_names_both_places() {
 
 #[test]
 fn finding_raising_urgency_on_a_non_symptom_answer_is_refused() {
-    let d = Dialogues::copy();
+    let d = DialogueCopy::copy();
     let file = "flows/joint.toml";
     d.replace(
         file,
@@ -556,7 +584,7 @@ fn finding_raising_urgency_on_a_non_symptom_answer_is_refused() {
 
 #[test]
 fn duplicate_option_id_in_a_question_is_an_error() {
-    let d = Dialogues::copy();
+    let d = DialogueCopy::copy();
     let file = "flows/back.toml";
     d.replace(
         file,
@@ -577,7 +605,7 @@ fn duplicate_option_id_in_a_question_is_an_error() {
 
 #[test]
 fn text_missing_a_language_is_a_missing_translation() {
-    let d = Dialogues::copy();
+    let d = DialogueCopy::copy();
     let file = "flows/back.toml";
     d.replace(file, ", es = \"Al moverme empeora\" }", " }");
     let at = d.at(file, "{ en = \"Moving makes it worse\" }");
@@ -587,7 +615,7 @@ fn text_missing_a_language_is_a_missing_translation() {
 
 #[test]
 fn text_in_an_unknown_language_is_reported() {
-    let d = Dialogues::copy();
+    let d = DialogueCopy::copy();
     let file = "flows/back.toml";
     d.replace(
         file,
@@ -606,7 +634,7 @@ fn text_in_an_unknown_language_is_reported() {
 
 #[test]
 fn empty_text_is_reported() {
-    let d = Dialogues::copy();
+    let d = DialogueCopy::copy();
     let file = "flows/back.toml";
     d.replace(file, "es = \"Al moverme empeora\" }", "es = \"  \" }");
     let at = d.at(file, "{ en = \"Moving makes it worse\"");
@@ -618,7 +646,7 @@ fn empty_text_is_reported() {
 
 #[test]
 fn back_path_that_skips_the_bladder_question_breaks_the_safety_rule() {
-    let d = Dialogues::copy();
+    let d = DialogueCopy::copy();
     let start = "flows/start.toml";
     d.replace(
         start,
@@ -643,7 +671,8 @@ fn back_path_that_skips_the_bladder_question_breaks_the_safety_rule() {
         file,
         at,
         &[
-            "safety: a back pain path can end at `self_care` without asking about bladder_bowel:",
+            "safety: a back pain path can end at `",
+            "` without asking about bladder_bowel:",
             "area → back_saddle → ",
             "back_context → end",
         ],
@@ -660,7 +689,7 @@ fn back_path_that_skips_the_bladder_question_breaks_the_safety_rule() {
 
 #[test]
 fn bone_path_that_skips_the_tender_spot_question_breaks_the_safety_rule() {
-    let d = Dialogues::copy();
+    let d = DialogueCopy::copy();
     let file = "flows/bone.toml";
     d.replace(
         file,
@@ -683,18 +712,9 @@ fn bone_path_that_skips_the_tender_spot_question_breaks_the_safety_rule() {
 
 #[test]
 fn flow_that_can_end_at_a_level_without_an_outcome_for_it_is_reported() {
-    let d = Dialogues::copy();
-    let outcomes = "outcomes/bone.toml";
-    let text = d.read(outcomes);
-    let cut = text
-        .find("\n[urgent]\n")
-        .expect("outcomes/bone.toml has an [urgent] section");
-    assert!(
-        !text[cut + 1..].contains("\n["),
-        "[urgent] is expected to be the last section of {outcomes}"
-    );
-    fs::write(d.path().join(outcomes), &text[..cut + 1]).unwrap();
-    // Reported where the bone flow ends: back_context's `next = "end"`.
+    let d = DialogueCopy::copy();
+    d.remove_section("outcomes/bone.toml", "urgent");
+    // Reported where the bone flow ends: bone_context's `next = "end"`.
     let file = "flows/bone.toml";
     let at = d.at(file, "\"end\"");
     let diags = d.diagnostics();
@@ -706,11 +726,41 @@ fn flow_that_can_end_at_a_level_without_an_outcome_for_it_is_reported() {
     );
 }
 
+#[test]
+fn problem_at_a_next_shared_by_several_options_is_reported_once() {
+    // Every option of back_context and back_days ends or loops through its question's `next`.
+    let d = DialogueCopy::copy();
+    d.remove_section("outcomes/back.toml", "see_professional");
+    let file = "flows/back.toml";
+    let at = d.at(file, "\"end\"");
+    let diags = d.diagnostics();
+    find_at(&diags, file, at, &["no `see_professional` outcome"]);
+    let count = diags
+        .iter()
+        .filter(|x| x.message.contains("no `see_professional` outcome") && x.position == Some(at))
+        .count();
+    assert_eq!(count, 1, "got:\n{}", listing(&diags));
+
+    let d = DialogueCopy::copy();
+    d.replace(file, "next = \"back_context\"", "next = \"back_nerve\"");
+    let at = d.at_within(
+        file,
+        "id = \"back_days\"\nnext = \"back_nerve\"",
+        "\"back_nerve\"",
+    );
+    let diags = d.diagnostics();
+    let cycles = diags
+        .iter()
+        .filter(|x| x.message.starts_with("cycle:") && x.position == Some(at))
+        .count();
+    assert_eq!(cycles, 1, "got:\n{}", listing(&diags));
+}
+
 // Several problems at once.
 
 #[test]
 fn several_problems_in_different_files_are_all_reported() {
-    let d = Dialogues::copy();
+    let d = DialogueCopy::copy();
     d.replace(
         "flows/back.toml",
         "next = \"back_saddle\"",
@@ -760,7 +810,7 @@ fn several_problems_in_different_files_are_all_reported() {
 
 #[test]
 fn several_graph_problems_are_all_reported() {
-    let d = Dialogues::copy();
+    let d = DialogueCopy::copy();
     let muscle = "flows/muscle.toml";
     d.append(
         muscle,
@@ -771,10 +821,7 @@ fn several_graph_problems_are_all_reported() {
         "id = \"lower_back\"\nlabel = { en = \"Lower back or the base of the spine\", es = \"Zona lumbar o la base de la columna\" }\nnext = \"back_bladder\"",
         "id = \"lower_back\"\nlabel = { en = \"Lower back or the base of the spine\", es = \"Zona lumbar o la base de la columna\" }\nnext = \"back_saddle\"",
     );
-    let outcomes = "outcomes/bone.toml";
-    let text = d.read(outcomes);
-    let cut = text.find("\n[urgent]\n").unwrap();
-    fs::write(d.path().join(outcomes), &text[..cut + 1]).unwrap();
+    d.remove_section("outcomes/bone.toml", "urgent");
     let diags = d.diagnostics();
     find(
         &diags,

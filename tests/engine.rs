@@ -86,7 +86,11 @@ fn free_text_red_flag_at_any_question_escalates_at_once_in_both_languages() {
     ];
     for (lang, text) in cases {
         // At the first question, in the middle of a muscle check, and mid back check.
-        for prefix in [&[][..], &["elsewhere", "muscle", "during"][..], &["lower_back", "no"][..]] {
+        for prefix in [
+            &[][..],
+            &["elsewhere", "muscle", "during"][..],
+            &["lower_back", "no"][..],
+        ] {
             let mut s = session(lang);
             for o in prefix {
                 choose(&mut s, o);
@@ -105,13 +109,25 @@ fn free_text_red_flag_at_any_question_escalates_at_once_in_both_languages() {
 fn negated_red_flags_do_not_escalate() {
     for (lang, text, area) in [
         ("en", "lower back pain, no bladder problems", "lower_back"),
-        ("en", "my lower back aches but I'm not numb in the groin", "lower_back"),
-        ("es", "me duele la zona lumbar, sin problemas de vejiga", "lower_back"),
+        (
+            "en",
+            "my lower back aches but I'm not numb in the groin",
+            "lower_back",
+        ),
+        (
+            "es",
+            "me duele la zona lumbar, sin problemas de vejiga",
+            "lower_back",
+        ),
     ] {
         let mut s = session(lang);
         say(&mut s, text);
         assert_eq!(urgency(&s), None, "{text:?}");
-        assert_eq!(asking(&s).as_deref(), Some("back_bladder"), "{text:?} → {area}");
+        assert_eq!(
+            asking(&s).as_deref(),
+            Some("back_bladder"),
+            "{text:?} → {area}"
+        );
     }
 }
 
@@ -142,7 +158,10 @@ fn a_description_at_the_first_question_answers_the_questions_it_covers() {
 #[test]
 fn a_red_flag_in_the_first_description_ends_the_check_before_any_question() {
     let mut s = session("en");
-    say(&mut s, "Lower back pain after squats and now I can't feel my groin");
+    say(
+        &mut s,
+        "Lower back pain after squats and now I can't feel my groin",
+    );
     assert_eq!(urgency(&s), Some(Urgency::Emergency));
 }
 
@@ -252,7 +271,10 @@ fn answers_after_the_outcome_are_refused_but_a_red_flag_still_escalates() {
 fn sessions_survive_a_round_trip_through_their_stored_form() {
     let d = dialogues();
     let mut s = session("es");
-    say(&mut s, "me duele la zona lumbar desde el peso muerto de ayer");
+    say(
+        &mut s,
+        "me duele la zona lumbar desde el peso muerto de ayer",
+    );
     choose(&mut s, "no");
     let record = d.to_record(&s);
     let json = serde_json::to_string(&record).unwrap();
@@ -289,7 +311,10 @@ fn outcomes_cite_sources_and_carry_a_disclaimer() {
     let Step::Done(o) = d.current(&s) else {
         panic!()
     };
-    assert!(o.sources.contains(&"Why Does My Back Hurt After Working Out?"));
+    assert!(
+        o.sources
+            .contains(&"Why Does My Back Hurt After Working Out?")
+    );
     assert!(!o.disclaimer.is_empty());
     assert!(!o.advice.is_empty() && !o.watch_for.is_empty());
 }

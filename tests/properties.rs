@@ -149,9 +149,45 @@ fn input() -> impl Strategy<Value = Act> {
 fn a_typical_check_asks_five_to_ten_questions_outside_the_back() {
     // The shortest complete path through each non-back flow.
     for (profile, expected) in [
-        (&[("area", "bone"), ("bone_weight", "yes"), ("bone_rest", "no"), ("bone_spot", "strip"), ("bone_swelling", "no"), ("bone_course", "new"), ("bone_context", "impact")][..], 7),
-        (&[("area", "joint"), ("joint_use", "yes"), ("joint_swelling", "no"), ("joint_range", "yes"), ("joint_feel", "mild"), ("joint_onset", "after"), ("joint_days", "short"), ("joint_context", "none")][..], 8),
-        (&[("area", "elsewhere"), ("tissue", "muscle"), ("muscle_onset", "delayed"), ("muscle_feel", "dull"), ("muscle_spread", "diffuse"), ("muscle_movement", "eases"), ("muscle_bruise", "no"), ("muscle_days", "short"), ("muscle_context", "new")][..], 9),
+        (
+            &[
+                ("area", "bone"),
+                ("bone_weight", "yes"),
+                ("bone_rest", "no"),
+                ("bone_spot", "strip"),
+                ("bone_swelling", "no"),
+                ("bone_course", "new"),
+                ("bone_context", "impact"),
+            ][..],
+            7,
+        ),
+        (
+            &[
+                ("area", "joint"),
+                ("joint_use", "yes"),
+                ("joint_swelling", "no"),
+                ("joint_range", "yes"),
+                ("joint_feel", "mild"),
+                ("joint_onset", "after"),
+                ("joint_days", "short"),
+                ("joint_context", "none"),
+            ][..],
+            8,
+        ),
+        (
+            &[
+                ("area", "elsewhere"),
+                ("tissue", "muscle"),
+                ("muscle_onset", "delayed"),
+                ("muscle_feel", "dull"),
+                ("muscle_spread", "diffuse"),
+                ("muscle_movement", "eases"),
+                ("muscle_bruise", "no"),
+                ("muscle_days", "short"),
+                ("muscle_context", "new"),
+            ][..],
+            9,
+        ),
     ] {
         let mut s = session("en");
         let asked = run_profile(&mut s, profile);

@@ -154,7 +154,16 @@ const CASES: &[Case] = &[
     Case {
         name: "shoulder_mild_self_care_es",
         lang: "es",
-        inputs: &["me molesta el hombro", "sí", "no", "sí", "1", "#after", "1", "#load"],
+        inputs: &[
+            "me molesta el hombro",
+            "sí",
+            "no",
+            "sí",
+            "1",
+            "#after",
+            "1",
+            "#load",
+        ],
         urgency: Urgency::SelfCare,
     },
     Case {
@@ -200,7 +209,9 @@ const CASES: &[Case] = &[
     Case {
         name: "hip_bone_restart_urgent_es",
         lang: "es",
-        inputs: &["#hip", "#joint", "restart", "#hip", "#bone", "no", "no", "#no", "no", "#new", "#none"],
+        inputs: &[
+            "#hip", "#joint", "restart", "#hip", "#bone", "no", "no", "#no", "no", "#new", "#none",
+        ],
         urgency: Urgency::Urgent,
     },
 ];
@@ -217,6 +228,10 @@ fn golden_transcripts() {
         insta::assert_snapshot!(case.name, text);
     }
     assert_eq!(levels.len(), 4, "every urgency level is covered");
-    let all: BTreeSet<String> = dialogues().sources().iter().map(|s| s.title.clone()).collect();
+    let all: BTreeSet<String> = dialogues()
+        .sources()
+        .iter()
+        .map(|s| s.title.clone())
+        .collect();
     assert_eq!(sources, all, "every article is cited by some transcript");
 }

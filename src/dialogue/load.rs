@@ -225,13 +225,19 @@ impl Compiler {
             let loc = self.at(*file, &f.flow);
             let id = f.flow.get_ref().clone();
             if id == SHARED_FLOW {
-                self.error(loc, format!("`{SHARED_FLOW}` is reserved for shared outcomes"));
+                self.error(
+                    loc,
+                    format!("`{SHARED_FLOW}` is reserved for shared outcomes"),
+                );
             }
             if let Some((_, first)) = flow_index.get(&id) {
                 let first = self.map.diagnostic(*first, "");
                 self.error(
                     loc,
-                    format!("duplicate flow `{id}` (first defined at {})", position(&first)),
+                    format!(
+                        "duplicate flow `{id}` (first defined at {})",
+                        position(&first)
+                    ),
                 );
             }
             flow_index.insert(id.clone(), (flows.len(), loc));
@@ -298,7 +304,10 @@ impl Compiler {
             } else if let Some((i, _)) = flow_index.get(id) {
                 Some(*i)
             } else {
-                self.error(loc, format!("unknown flow `{id}` (no file in flows/ has it)"));
+                self.error(
+                    loc,
+                    format!("unknown flow `{id}` (no file in flows/ has it)"),
+                );
                 continue;
             };
             if let Some(first) = outcome_flows.insert(id.clone(), loc) {
@@ -325,8 +334,8 @@ impl Compiler {
             }
         }
         for flow in &mut flows {
-            for level in 0..4 {
-                flow.outcomes[level] = flow.outcomes[level].or(shared[level]);
+            for (own, shared) in flow.outcomes.iter_mut().zip(shared) {
+                *own = own.or(shared);
             }
         }
 
@@ -383,7 +392,10 @@ impl Compiler {
         let mut languages: Vec<String> = Vec::new();
         for l in raw.get_ref() {
             if l.is_empty() || !l.chars().all(|c| c.is_ascii_lowercase()) {
-                self.error(loc, format!("language code `{l}` must be lower-case letters"));
+                self.error(
+                    loc,
+                    format!("language code `{l}` must be lower-case letters"),
+                );
             } else if languages.contains(l) {
                 self.error(loc, format!("language `{l}` is listed twice"));
             } else {
@@ -476,7 +488,10 @@ impl Compiler {
                 );
                 continue;
             }
-            if id.is_empty() || id.len() > 24 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            if id.is_empty()
+                || id.len() > 24
+                || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
                 self.error(
                     oloc,
                     format!("option id `{id}` must be 1 to 24 letters, digits or `_`"),

@@ -26,10 +26,7 @@ pub fn required_topics(body: Body) -> &'static [Topic] {
 }
 
 pub fn validate(d: &Dialogues) -> Vec<Diagnostic> {
-    let mut v = Validator {
-        d,
-        out: Vec::new(),
-    };
+    let mut v = Validator { d, out: Vec::new() };
     v.unreachable();
     if v.cycles() {
         v.path_length();
@@ -119,11 +116,14 @@ impl Validator<'_> {
                         }
                         Mark::Open => {
                             let from = stack.iter().position(|&(s, _)| s == n).unwrap_or(0);
-                            let mut names: Vec<&str> =
-                                stack[from..].iter().map(|&(s, _)| d.questions[s].id.as_str()).collect();
+                            let mut names: Vec<&str> = stack[from..]
+                                .iter()
+                                .map(|&(s, _)| d.questions[s].id.as_str())
+                                .collect();
                             names.push(&d.questions[n].id);
                             // Options sharing their question's `next` close the same cycle.
-                            let cycle = (options[o].next_loc, format!("cycle: {}", names.join(" → ")));
+                            let cycle =
+                                (options[o].next_loc, format!("cycle: {}", names.join(" → ")));
                             if !found.contains(&cycle) {
                                 found.push(cycle);
                             }
@@ -203,7 +203,10 @@ impl Validator<'_> {
 
     fn emergency_outcomes(&mut self) {
         let d = self.d;
-        let any_emergency = d.questions.iter().any(|q| q.options.iter().any(|o| o.is_emergency()));
+        let any_emergency = d
+            .questions
+            .iter()
+            .any(|q| q.options.iter().any(|o| o.is_emergency()));
         if !any_emergency {
             return;
         }
@@ -250,9 +253,15 @@ fn walk(
             Next::End => {
                 let flow = &d.flows[question.flow];
                 let mut levels = vec![floor];
-                levels.extend(flow.findings.iter().filter_map(|f| f.urgency.map(|u| u.max(floor))));
+                levels.extend(
+                    flow.findings
+                        .iter()
+                        .filter_map(|f| f.urgency.map(|u| u.max(floor))),
+                );
                 for level in levels {
-                    if flow.outcomes[level.index()].is_none() && reported.insert((at.0, at.1, level.id())) {
+                    if flow.outcomes[level.index()].is_none()
+                        && reported.insert((at.0, at.1, level.id()))
+                    {
                         problems.push((
                             o.next_loc,
                             format!(
@@ -267,8 +276,12 @@ fn walk(
                     .filter(|t| topics & t.bit() == 0)
                     .map(|t| t.id())
                     .collect();
-                if floor < Urgency::Urgent && !missing.is_empty() && reported.insert((at.0, at.1, "safety")) {
-                    let names: Vec<&str> = path.iter().map(|&p| d.questions[p].id.as_str()).collect();
+                if floor < Urgency::Urgent
+                    && !missing.is_empty()
+                    && reported.insert((at.0, at.1, "safety"))
+                {
+                    let names: Vec<&str> =
+                        path.iter().map(|&p| d.questions[p].id.as_str()).collect();
                     problems.push((
                         o.next_loc,
                         format!(

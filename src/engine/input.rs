@@ -180,19 +180,18 @@ impl Dialogues {
         }
         let starts = |list: &[String]| {
             list.iter().any(|p| {
-                joined == *p || (joined.starts_with(p.as_str()) && joined[p.len()..].starts_with(' '))
+                joined == *p
+                    || (joined.starts_with(p.as_str()) && joined[p.len()..].starts_with(' '))
             })
         };
         let w = &self.ui.words;
-        if starts(&w.yes) {
-            if let Some(o) = question.option_index("yes") {
-                return Some(o);
-            }
+        if starts(&w.yes)
+            && let Some(o) = question.option_index("yes")
+        {
+            return Some(o);
         }
         if starts(&w.no) {
-            if let Some(o) = question.option_index("no") {
-                return Some(o);
-            }
+            return question.option_index("no");
         }
         None
     }

@@ -53,7 +53,7 @@ impl Dialogues {
                 }
                 (flow, Urgency::Emergency)
             }
-            End::Done { flow } | End::At(flow) => {
+            End::Done { .. } | End::At(_) => {
                 let mut urgency = w.urgency;
                 for &(q, o) in &w.path {
                     let question = &self.questions[q];
@@ -69,9 +69,12 @@ impl Dialogues {
                         tips.push(t.get(lang));
                     }
                 }
+                // `At` does not reach here (a check in progress has no outcome); its flow is the
+                // current question's.
                 let flow = match w.end {
                     End::Done { flow } => flow,
-                    _ => self.questions[flow].flow,
+                    End::At(q) => self.questions[q].flow,
+                    End::Stop { flow } => flow,
                 };
                 for finding in &self.flows[flow].findings {
                     if finding.when.iter().all(|a| w.path.contains(a)) {
@@ -93,7 +96,7 @@ impl Dialogues {
                 (flow, urgency)
             }
         };
-        reasons.sort_by(|a, b| b.urgency.cmp(&a.urgency));
+        reasons.sort_by_key(|r| std::cmp::Reverse(r.urgency));
         let text = self.outcome_for(flow, urgency);
         let mut advice = extra_advice;
         advice.extend(text.advice.iter().map(|t| t.get(lang)));

@@ -116,7 +116,12 @@ fn command<'a>(d: &Dialogues, session: &Session, step: &Step<'_>, text: &'a str)
 /// How a front end renders the steps of a check.
 trait Shell {
     fn welcome(&mut self, d: &Dialogues, s: &Session, out: &mut dyn Write) -> std::io::Result<()>;
-    fn ask(&mut self, d: &Dialogues, ask: &crate::engine::Ask<'_>, out: &mut dyn Write) -> std::io::Result<()>;
+    fn ask(
+        &mut self,
+        d: &Dialogues,
+        ask: &crate::engine::Ask<'_>,
+        out: &mut dyn Write,
+    ) -> std::io::Result<()>;
     fn error(&mut self, message: &str, out: &mut dyn Write) -> std::io::Result<()>;
     fn outcome(
         &mut self,
