@@ -63,6 +63,12 @@ pub fn render(d: &Dialogues, format: Format, lang: Lang, flows: &[String]) -> St
             }
         }
     }
+    // An edge taken by every answer of its question needs no list of answers.
+    for e in &mut edges {
+        if e.labels.len() > 1 && e.labels.len() == d.questions()[e.from].options.len() {
+            e.labels = vec!["any answer".to_string()];
+        }
+    }
     let node = |t: Target| match t {
         Target::Question(q) => d.questions()[q].id.clone(),
         Target::End(f) => format!("end_{}", d.flows()[f].id),
@@ -72,10 +78,9 @@ pub fn render(d: &Dialogues, format: Format, lang: Lang, flows: &[String]) -> St
     match format {
         Format::Mermaid => {
             out.push_str("flowchart TD\n");
-            for (qi, q) in d.questions().iter().enumerate().filter(|(i, _)| shown(*i)) {
+            for (_, q) in d.questions().iter().enumerate().filter(|(i, _)| shown(*i)) {
                 let text = clip(q.text.get(lang), MAX_LABEL).replace('"', "#quot;");
                 let _ = writeln!(out, "    {}[\"{}\"]", q.id, text);
-                let _ = qi;
             }
             for f in d.flows() {
                 if edges
