@@ -4,6 +4,7 @@
 //! content in `dialogues/`, [`engine`] runs a check over it, and [`front`] holds the terminal
 //! and JSON-lines front ends. See ARCHITECTURE.md for the map.
 
+pub mod bot;
 pub mod dialogue;
 pub mod engine;
 pub mod front;

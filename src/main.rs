@@ -39,6 +39,17 @@ enum Command {
         /// Folder of dialogue files (default: ./dialogues, or the one shipped with the source).
         dir: Option<PathBuf>,
     },
+    /// Run the Telegram bot (long polling). Needs TELOXIDE_TOKEN; TELOXIDE_API_URL optional.
+    Run {
+        /// SQLite database for checks in progress (created on first run).
+        #[arg(long, default_value = "gymtriage.db")]
+        db: PathBuf,
+        /// Hours without activity after which a check is deleted.
+        #[arg(long, default_value_t = 24)]
+        session_ttl_hours: u64,
+        #[arg(long, value_name = "DIR")]
+        dialogues: Option<PathBuf>,
+    },
     /// Draw the dialogue graph.
     Graph {
         #[arg(long, value_enum, default_value = "mermaid")]
@@ -129,6 +140,25 @@ fn main() -> anyhow::Result<ExitCode> {
                 println!();
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Run {
+            db,
+            session_ttl_hours,
+            dialogues,
+        } => {
+            let d = match load(&dialogue_dir(dialogues)) {
+                Ok(d) => d,
+                Err(code) => return Ok(code),
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(gymtriage::bot::run(gymtriage::bot::RunOptions {
+                db,
+                ttl: std::time::Duration::from_secs(session_ttl_hours.saturating_mul(3600)),
+                dialogues: d,
+            }))
         }
         Command::Graph {
             format,

@@ -454,11 +454,48 @@ impl Compiler {
             negations: self.words(file, &w.negations),
             clause_breaks: self.words(file, &w.clause_breaks),
         };
+        let b = &ui.bot;
+        let bot = schema::BotTexts {
+            welcome: self.text(file, &b.welcome),
+            help: self.text(file, &b.help),
+            privacy: self.text(file, &b.privacy),
+            forgotten: self.text(file, &b.forgotten),
+            lang_prompt: self.text(file, &b.lang_prompt),
+            lang_set: self.text(file, &b.lang_set),
+            cancelled: self.text(file, &b.cancelled),
+            no_check: self.text(file, &b.no_check),
+            not_yours: self.text(file, &b.not_yours),
+            ended: self.text(file, &b.ended),
+            stale: self.text(file, &b.stale),
+            bad_button: self.text(file, &b.bad_button),
+            unsupported: self.text(file, &b.unsupported),
+            edited: self.text(file, &b.edited),
+            unknown_command: self.text(file, &b.unknown_command),
+            slow_down: self.text(file, &b.slow_down),
+            button_back: self.text(file, &b.button_back),
+            button_cancel: self.text(file, &b.button_cancel),
+            button_private: self.text(file, &b.button_private),
+            private_note: self.text(file, &b.private_note),
+            moved_private: self.text(file, &b.moved_private),
+            continued_here: self.text(file, &b.continued_here),
+            group_outcome_note: self.text(file, &b.group_outcome_note),
+            finished: self.text(file, &b.finished),
+            check_for: self.text(file, &b.check_for),
+            cmd_start: self.text(file, &b.cmd_start),
+            cmd_check: self.text(file, &b.cmd_check),
+            cmd_back: self.text(file, &b.cmd_back),
+            cmd_cancel: self.text(file, &b.cmd_cancel),
+            cmd_help: self.text(file, &b.cmd_help),
+            cmd_lang: self.text(file, &b.cmd_lang),
+            cmd_privacy: self.text(file, &b.cmd_privacy),
+            cmd_forget: self.text(file, &b.cmd_forget),
+        };
         Ui {
             levels,
             headings,
             messages,
             words,
+            bot,
         }
     }
 

@@ -16,6 +16,11 @@ impl Lang {
     pub fn index(self) -> usize {
         self.0 as usize
     }
+
+    /// The language at `index` in the set's list (0 is the default).
+    pub fn from_index(index: usize) -> Lang {
+        Lang(index.min(u8::MAX as usize) as u8)
+    }
 }
 
 /// A user-facing text in every language of the set.
@@ -149,12 +154,16 @@ pub struct WordLists {
     pub clause_breaks: Vec<String>,
 }
 
+/// The Telegram bot's wording, compiled.
+pub type BotTexts = crate::dialogue::schema::BotTexts<Text>;
+
 #[derive(Debug, Clone)]
 pub struct Ui {
     pub levels: [Text; 4],
     pub headings: Headings,
     pub messages: Messages,
     pub words: WordLists,
+    pub bot: BotTexts,
 }
 
 /// A source article.

@@ -40,6 +40,7 @@ pub struct UiFile {
     pub headings: Headings<RawText>,
     pub messages: Messages<RawText>,
     pub words: WordsFile,
+    pub bot: BotTexts<RawText>,
 }
 
 /// One text per urgency level (the label a front end shows with the headline).
@@ -80,6 +81,45 @@ pub struct Messages<T> {
     pub undone: T,
     pub goodbye: T,
     pub question_number: T,
+}
+
+/// The Telegram bot's wording.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BotTexts<T> {
+    pub welcome: T,
+    pub help: T,
+    pub privacy: T,
+    pub forgotten: T,
+    pub lang_prompt: T,
+    pub lang_set: T,
+    pub cancelled: T,
+    pub no_check: T,
+    pub not_yours: T,
+    pub ended: T,
+    pub stale: T,
+    pub bad_button: T,
+    pub unsupported: T,
+    pub edited: T,
+    pub unknown_command: T,
+    pub slow_down: T,
+    pub button_back: T,
+    pub button_cancel: T,
+    pub button_private: T,
+    pub private_note: T,
+    pub moved_private: T,
+    pub continued_here: T,
+    pub group_outcome_note: T,
+    pub finished: T,
+    pub check_for: T,
+    pub cmd_start: T,
+    pub cmd_check: T,
+    pub cmd_back: T,
+    pub cmd_cancel: T,
+    pub cmd_help: T,
+    pub cmd_lang: T,
+    pub cmd_privacy: T,
+    pub cmd_forget: T,
 }
 
 #[derive(Debug, Deserialize)]

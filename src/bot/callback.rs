@@ -1,0 +1,118 @@
+//! Callback data of inline buttons: at most 64 bytes, and never trusted. A check button says
+//! whose check it is, which check, which version of it, and what to do:
+//! `<owner>.<check hex>.<version>.<action>`, e.g. `42.1f3a9c.3.lower_back`; language buttons
+//! are `L.<code>`.
+
+/// What a check button asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action<'a> {
+    Choose(&'a str),
+    Back,
+    Cancel,
+}
+
+/// A decoded button press.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Press<'a> {
+    Check {
+        owner: i64,
+        check: u32,
+        version: u32,
+        action: Action<'a>,
+    },
+    Lang(&'a str),
+}
+
+/// Telegram's limit on callback data.
+pub const MAX_BYTES: usize = 64;
+
+pub fn check_button(owner: i64, check: u32, version: u32, action: Action<'_>) -> String {
+    let action = match action {
+        Action::Choose(id) => id,
+        Action::Back => "<",
+        Action::Cancel => "!",
+    };
+    format!("{owner}.{check:x}.{version}.{action}")
+}
+
+pub fn lang_button(code: &str) -> String {
+    format!("L.{code}")
+}
+
+fn is_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 24 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Decodes callback data; `None` for anything malformed (forged or garbage bytes).
+pub fn decode(data: &str) -> Option<Press<'_>> {
+    if data.len() > MAX_BYTES {
+        return None;
+    }
+    if let Some(code) = data.strip_prefix("L.") {
+        return (is_id(code) && code.len() <= 8).then_some(Press::Lang(code));
+    }
+    let mut parts = data.splitn(4, '.');
+    let owner = parts.next()?.parse::<i64>().ok()?;
+    let check_hex = parts.next()?;
+    if check_hex.is_empty() || check_hex.len() > 8 {
+        return None;
+    }
+    let check = u32::from_str_radix(check_hex, 16).ok()?;
+    let version = parts.next()?.parse::<u32>().ok()?;
+    let action = match parts.next()? {
+        "<" => Action::Back,
+        "!" => Action::Cancel,
+        id if is_id(id) => Action::Choose(id),
+        _ => return None,
+    };
+    Some(Press::Check {
+        owner,
+        check,
+        version,
+        action,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buttons_round_trip_within_64_bytes() {
+        let longest_id = "a".repeat(24);
+        for action in [Action::Choose(&longest_id), Action::Back, Action::Cancel] {
+            let data = check_button(i64::MIN, u32::MAX, u32::MAX, action);
+            assert!(data.len() <= MAX_BYTES, "{data}");
+            assert_eq!(
+                decode(&data),
+                Some(Press::Check {
+                    owner: i64::MIN,
+                    check: u32::MAX,
+                    version: u32::MAX,
+                    action
+                })
+            );
+        }
+        assert_eq!(decode(&lang_button("es")), Some(Press::Lang("es")));
+    }
+
+    #[test]
+    fn garbage_and_forged_data_is_refused() {
+        for bad in [
+            "",
+            "hello",
+            "1.2.3",
+            "x.1.1.yes",
+            "1.zz.1.yes",
+            "1.1.-1.yes",
+            "1.1.1.",
+            "1.1.1.yes;drop",
+            "1.123456789.1.yes",
+            "L.",
+            "L.../etc",
+            &"9".repeat(80),
+        ] {
+            assert_eq!(decode(bad), None, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! The Telegram front end (`gymtriage run`): a thin shell over the engine. `schema()` is the
+//! routing table; `conversation` decides replies without I/O; `handlers` store and deliver
+//! them; `store` keeps state across restarts; `telegram` talks to the Bot API.
+
+pub mod callback;
+pub mod conversation;
+pub mod handlers;
+pub mod logging;
+pub mod render;
+pub mod store;
+pub mod telegram;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use teloxide::dispatching::{DefaultKey, UpdateHandler};
+use teloxide::prelude::*;
+use teloxide::types::BotCommand;
+use teloxide::{ApiError, RequestError};
+
+use crate::dialogue::model::Dialogues;
+use conversation::Conversation;
+use store::Store;
+use telegram::Telegram;
+
+/// Shared by every handler.
+pub struct App {
+    pub d: Dialogues,
+    pub store: Arc<dyn Store>,
+    /// Idle checks older than this are purged.
+    pub ttl: Duration,
+    /// Unix seconds now; replaceable so that tests control time.
+    pub clock: Box<dyn Fn() -> i64 + Send + Sync>,
+}
+
+impl App {
+    pub fn new(d: Dialogues, store: Arc<dyn Store>, ttl: Duration) -> App {
+        App {
+            d,
+            store,
+            ttl,
+            clock: Box::new(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64)
+            }),
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    pub fn conversation<'a>(&'a self, bot_username: &'a str) -> Conversation<'a> {
+        Conversation {
+            d: &self.d,
+            bot_username,
+            now: self.now(),
+        }
+    }
+
+    pub fn new_check_id(&self) -> u32 {
+        rand::random()
+    }
+
+    /// Deletes checks idle for longer than the time limit; returns how many.
+    pub fn purge(&self) -> store::Result<usize> {
+        self.store
+            .purge_idle(self.now() - self.ttl.as_secs() as i64)
+    }
+}
+
+/// The bot's routing table: messages, edited messages and button presses.
+pub fn schema<T: Telegram>() -> UpdateHandler<handlers::HandlerError> {
+    dptree::entry()
+        .branch(Update::filter_message().endpoint(handlers::on_message::<T>))
+        .branch(Update::filter_edited_message().endpoint(handlers::on_edited::<T>))
+        .branch(Update::filter_callback_query().endpoint(handlers::on_callback::<T>))
+}
+
+/// The commands in every language, for setMyCommands.
+pub fn commands(d: &Dialogues, lang: crate::dialogue::Lang) -> Vec<BotCommand> {
+    let b = &d.ui().bot;
+    [
+        ("start", &b.cmd_start),
+        ("check", &b.cmd_check),
+        ("back", &b.cmd_back),
+        ("cancel", &b.cmd_cancel),
+        ("help", &b.cmd_help),
+        ("lang", &b.cmd_lang),
+        ("privacy", &b.cmd_privacy),
+        ("forget", &b.cmd_forget),
+    ]
+    .into_iter()
+    .map(|(c, t)| BotCommand::new(c, t.get(lang)))
+    .collect()
+}
+
+/// Sends every reply decided but not yet confirmed (after a restart, or a failed delivery).
+pub async fn redeliver<T: Telegram>(bot: &T, app: &Arc<App>) {
+    let store = app.store.clone();
+    let pending = match tokio::task::spawn_blocking(move || store.pending()).await {
+        Ok(Ok(p)) => p,
+        _ => {
+            log::error!("could not read the outbox");
+            return;
+        }
+    };
+    if !pending.is_empty() {
+        log::info!("delivering {} pending replies", pending.len());
+    }
+    for (id, effect) in pending {
+        telegram::deliver(bot, &app.store, id, &effect).await;
+    }
+}
+
+/// Options of `gymtriage run`.
+pub struct RunOptions {
+    pub db: PathBuf,
+    pub ttl: Duration,
+    pub dialogues: Dialogues,
+}
+
+/// Runs the bot with long polling until Ctrl-C. Exit code 2 for a missing or rejected token.
+pub async fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
+    let token = std::env::var("TELOXIDE_TOKEN").unwrap_or_default();
+    logging::init(vec![token.clone()]);
+    if token.trim().is_empty() {
+        eprintln!(
+            "error: TELOXIDE_TOKEN is not set; create a bot with @BotFather and run TELOXIDE_TOKEN=<token> gymtriage run"
+        );
+        return Ok(ExitCode::from(2));
+    }
+    if let Ok(url) = std::env::var("TELOXIDE_API_URL")
+        && reqwest_url_ok(&url).is_err()
+    {
+        eprintln!("error: TELOXIDE_API_URL is not a valid URL");
+        return Ok(ExitCode::from(2));
+    }
+    let bot = Bot::from_env();
+    let me = match bot.get_me().await {
+        Ok(me) => me,
+        Err(RequestError::Api(ApiError::InvalidToken)) => {
+            eprintln!(
+                "error: Telegram rejected the bot token (401 Unauthorized); check TELOXIDE_TOKEN"
+            );
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => {
+            eprintln!(
+                "error: cannot reach the Bot API: {}",
+                telegram::describe(&e)
+            );
+            return Ok(ExitCode::from(1));
+        }
+    };
+    log::info!("starting as @{}", me.username());
+    let store: Arc<dyn Store> = Arc::new(
+        store::SqliteStore::open(&opts.db)
+            .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", opts.db.display()))?,
+    );
+    let app = Arc::new(App::new(opts.dialogues, store, opts.ttl));
+    let bot = bot.throttle(teloxide::adaptors::throttle::Limits::default());
+
+    for (i, code) in app.d.languages().iter().enumerate() {
+        let lang = crate::dialogue::Lang::from_index(i);
+        let cmds = commands(&app.d, lang);
+        if i == 0
+            && let Err(e) = bot.set_commands(cmds.clone(), None).await
+        {
+            log::warn!("setMyCommands failed: {}", telegram::describe(&e));
+        }
+        if let Err(e) = bot.set_commands(cmds, Some(code.clone())).await {
+            log::warn!("setMyCommands ({code}) failed: {}", telegram::describe(&e));
+        }
+    }
+
+    // Replies decided before a crash go out first; then a background loop retries any that
+    // failed, and purges idle checks.
+    redeliver(&bot, &app).await;
+    {
+        let (bot, app) = (bot.clone(), app.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let purge_app = app.clone();
+                match tokio::task::spawn_blocking(move || purge_app.purge()).await {
+                    Ok(Ok(n)) if n > 0 => log::info!("purged {n} idle checks"),
+                    Ok(Ok(_)) => {}
+                    _ => log::error!("purging idle checks failed"),
+                }
+                redeliver(&bot, &app).await;
+            }
+        });
+    }
+
+    Dispatcher::<_, _, DefaultKey>::builder(bot, schema::<teloxide::adaptors::Throttle<Bot>>())
+        .dependencies(dptree::deps![app])
+        .default_handler(|_| async {})
+        .error_handler(Arc::new(LogErrors))
+        .enable_ctrlc_handler()
+        .build()
+        .dispatch()
+        .await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn reqwest_url_ok(url: &str) -> Result<(), ()> {
+    let ok = (url.starts_with("http://") || url.starts_with("https://")) && url.len() > 8;
+    if ok { Ok(()) } else { Err(()) }
+}
+
+/// Logs handler errors without their payload.
+struct LogErrors;
+
+impl teloxide::error_handlers::ErrorHandler<handlers::HandlerError> for LogErrors {
+    fn handle_error(
+        self: Arc<Self>,
+        error: handlers::HandlerError,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        let kind = if error.is::<store::StoreError>() {
+            "storage"
+        } else {
+            "handler"
+        };
+        log::error!("{kind} error: {error}");
+        Box::pin(async {})
+    }
+}

@@ -1,0 +1,247 @@
+//! What the bot's messages look like: HTML text (escaped) and inline keyboards, within
+//! Telegram's limits. Knows the engine's steps, not the clinical rules behind them.
+
+use teloxide::utils::html::escape;
+
+use super::callback::{self, Action};
+use super::store::{Button, Keyboard};
+use crate::dialogue::model::{Dialogues, Lang};
+use crate::engine::{Ask, Outcome};
+use crate::urgency::Urgency;
+
+/// Telegram's limit on a message's text, in characters.
+pub const MAX_CHARS: usize = 4096;
+
+/// Who a question message is for and where it is shown.
+pub struct Asker<'a> {
+    pub owner: i64,
+    pub first_name: &'a str,
+    pub group_chat: Option<i64>,
+    pub bot_username: &'a str,
+    pub check: u32,
+    pub version: u32,
+}
+
+/// The question message: text and buttons (answers, then back/cancel; in a group, a private
+/// link before a sensitive question).
+pub fn question(d: &Dialogues, ask: &Ask<'_>, who: &Asker<'_>) -> (String, Keyboard) {
+    let lang = ask.lang;
+    let bot = &d.ui().bot;
+    let number = d.ui().messages.question_number.get(lang);
+    let mut text = String::new();
+    if who.group_chat.is_some() {
+        text.push_str(&format!(
+            "🩺 <b>{} {}</b> · {} {}\n\n",
+            escape(bot.check_for.get(lang)),
+            escape(who.first_name),
+            escape(number),
+            ask.number
+        ));
+    } else {
+        text.push_str(&format!("🩺 <b>{} {}</b>\n\n", escape(number), ask.number));
+    }
+    text.push_str(&escape(ask.text()));
+    let mut rows: Keyboard = ask
+        .options()
+        .map(|(id, label)| {
+            vec![Button {
+                text: label.to_string(),
+                data: Some(callback::check_button(
+                    who.owner,
+                    who.check,
+                    who.version,
+                    Action::Choose(id),
+                )),
+                url: None,
+            }]
+        })
+        .collect();
+    if let Some(chat) = who.group_chat
+        && ask.question.sensitive
+    {
+        text.push_str(&format!(
+            "\n\n<i>{}</i>",
+            escape(bot.private_note.get(lang))
+        ));
+        rows.push(vec![Button {
+            text: bot.button_private.get(lang).to_string(),
+            data: None,
+            url: Some(format!(
+                "https://t.me/{}?start={}",
+                who.bot_username,
+                transfer_payload(chat, who.check)
+            )),
+        }]);
+    }
+    let mut controls = Vec::new();
+    if ask.can_go_back {
+        controls.push(Button {
+            text: bot.button_back.get(lang).to_string(),
+            data: Some(callback::check_button(
+                who.owner,
+                who.check,
+                who.version,
+                Action::Back,
+            )),
+            url: None,
+        });
+    }
+    controls.push(Button {
+        text: bot.button_cancel.get(lang).to_string(),
+        data: Some(callback::check_button(
+            who.owner,
+            who.check,
+            who.version,
+            Action::Cancel,
+        )),
+        url: None,
+    });
+    rows.push(controls);
+    (text, rows)
+}
+
+/// The deep-link payload that moves a group check to a private chat: `g<chat>_<check>`, with
+/// `m` for the minus sign of group ids (payloads allow only `A-Za-z0-9_-`).
+pub fn transfer_payload(chat: i64, check: u32) -> String {
+    let sign = if chat < 0 { "m" } else { "" };
+    format!("g{sign}{}_{check:x}", chat.unsigned_abs())
+}
+
+pub fn parse_transfer_payload(payload: &str) -> Option<(i64, u32)> {
+    let rest = payload.strip_prefix('g')?;
+    let (negative, rest) = match rest.strip_prefix('m') {
+        Some(r) => (true, r),
+        None => (false, rest),
+    };
+    let (chat, check) = rest.split_once('_')?;
+    let chat: i64 = chat.parse().ok()?;
+    let check = u32::from_str_radix(check, 16).ok()?;
+    Some((if negative { -chat } else { chat }, check))
+}
+
+fn emoji(u: Urgency) -> &'static str {
+    match u {
+        Urgency::Emergency => "🚨",
+        Urgency::Urgent => "🔴",
+        Urgency::SeeProfessional => "🟠",
+        Urgency::SelfCare => "🟢",
+    }
+}
+
+/// The outcome as one or more messages of at most [`MAX_CHARS`]. In a group, reasons that
+/// come from sensitive questions are left out and a note says so.
+pub fn outcome(d: &Dialogues, o: &Outcome<'_>, lang: Lang, in_group: bool) -> Vec<String> {
+    let h = &d.ui().headings;
+    let mut parts = vec![format!(
+        "{} <b>{}</b>\n<b>{}</b>",
+        emoji(o.urgency),
+        escape(o.level),
+        escape(o.headline)
+    )];
+    let reasons: Vec<&str> = o
+        .reasons
+        .iter()
+        .filter(|r| !(in_group && r.sensitive))
+        .map(|r| r.text)
+        .collect();
+    let hidden = o.reasons.len() - reasons.len();
+    let mut section = |heading: &str, items: &[&str]| {
+        if !items.is_empty() {
+            let mut s = format!("<b>{}</b>", escape(heading));
+            for i in items {
+                s.push_str(&format!("\n• {}", escape(i)));
+            }
+            parts.push(s);
+        }
+    };
+    section(h.reasons.get(lang), &reasons);
+    section(h.advice.get(lang), &o.advice);
+    section(h.watch_for.get(lang), &o.watch_for);
+    section(h.prevention.get(lang), &o.prevention);
+    let mut tail = format!(
+        "<i>{}: {}</i>",
+        escape(h.sources.get(lang)),
+        escape(&o.sources.join("; "))
+    );
+    if hidden > 0 {
+        tail.push_str(&format!(
+            "\n<i>{}</i>",
+            escape(d.ui().bot.group_outcome_note.get(lang))
+        ));
+    }
+    tail.push_str(&format!("\n\n<i>{}</i>", escape(o.disclaimer)));
+    parts.push(tail);
+    pack(parts)
+}
+
+/// Joins paragraphs into as few messages as fit; a paragraph longer than a message is cut at
+/// a line break (its HTML tags never span lines, so each piece stays valid).
+pub fn pack(parts: Vec<String>) -> Vec<String> {
+    let mut messages: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut push = |piece: &str, current: &mut String| {
+        let extra = if current.is_empty() { 0 } else { 2 };
+        if current.chars().count() + extra + piece.chars().count() > MAX_CHARS
+            && !current.is_empty()
+        {
+            messages.push(std::mem::take(current));
+        }
+        if !current.is_empty() {
+            current.push_str("\n\n");
+        }
+        current.push_str(piece);
+    };
+    for part in parts {
+        if part.chars().count() <= MAX_CHARS {
+            push(&part, &mut current);
+        } else {
+            for line in part.lines() {
+                let line: String = line.chars().take(MAX_CHARS).collect();
+                push(&line, &mut current);
+            }
+        }
+    }
+    if !current.is_empty() {
+        messages.push(current);
+    }
+    messages
+}
+
+/// Plain text as an HTML message (escaped).
+pub fn plain(text: &str) -> String {
+    escape(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transfer_payloads_round_trip_and_fit_deep_links() {
+        for (chat, check) in [(-1001234567890_i64, 0xdeadbeef_u32), (42, 1)] {
+            let p = transfer_payload(chat, check);
+            assert!(p.len() <= 64);
+            assert!(
+                p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            );
+            assert_eq!(parse_transfer_payload(&p), Some((chat, check)));
+        }
+        assert_eq!(parse_transfer_payload("check"), None);
+        assert_eq!(parse_transfer_payload("gm_1"), None);
+    }
+
+    #[test]
+    fn long_outcomes_are_split_below_the_limit() {
+        let parts: Vec<String> = (0..30)
+            .map(|i| format!("<b>{i}</b>\n{}", "x".repeat(400)))
+            .collect();
+        let messages = pack(parts);
+        assert!(messages.len() > 1);
+        for m in &messages {
+            assert!(m.chars().count() <= MAX_CHARS);
+        }
+        let huge = pack(vec![format!("{}\n{}", "y".repeat(5000), "z")]);
+        assert!(huge.iter().all(|m| m.chars().count() <= MAX_CHARS));
+    }
+}

@@ -1,0 +1,131 @@
+//! Where the bot keeps its state: each member's check, languages chosen with /lang, and the
+//! outbox of replies decided but not yet confirmed by Telegram. One trait, several backends.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::SessionRecord;
+
+/// A member of a chat: in a private chat `chat == user`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MemberKey {
+    pub chat: i64,
+    pub user: i64,
+}
+
+/// What the bot remembers about one member in one chat.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Member {
+    pub check: Option<Check>,
+    /// Unix seconds of the last change; members idle past the time limit are purged.
+    pub updated_at: i64,
+}
+
+/// A check in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    /// Random id, carried by the check's buttons: a press on another check's button is stale.
+    pub id: u32,
+    /// Bumped at every change; a button of an older version shows the current question again.
+    pub version: u32,
+    /// The answers so far (ids only).
+    pub session: SessionRecord,
+    /// The question message edited in place, once Telegram has confirmed it.
+    pub message_id: Option<i32>,
+}
+
+/// One inline button: a callback or a link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+pub type Keyboard = Vec<Vec<Button>>;
+
+/// A reply to deliver. Stored in the outbox before it is sent, so that a crash or a Telegram
+/// error between deciding and sending loses nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Effect {
+    /// Send an HTML message. With `question_of`, the sent message becomes that check's
+    /// question message (edited in place from then on).
+    Send {
+        chat: i64,
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        keyboard: Option<Keyboard>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        question_of: Option<(MemberKey, u32)>,
+    },
+    /// Replace the text and buttons of a message the bot sent.
+    Edit {
+        chat: i64,
+        message_id: i32,
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        keyboard: Option<Keyboard>,
+    },
+    /// Remove the buttons of a message the bot sent, leaving its text.
+    ClearButtons { chat: i64, message_id: i32 },
+}
+
+impl Effect {
+    pub fn chat(&self) -> i64 {
+        match self {
+            Effect::Send { chat, .. }
+            | Effect::Edit { chat, .. }
+            | Effect::ClearButtons { chat, .. } => *chat,
+        }
+    }
+}
+
+/// An outbox entry: its id and what to deliver.
+pub type Pending = (i64, Effect);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored data could not be read: {0}")]
+    Corrupt(#[from] serde_json::Error),
+    #[error("the store's lock was poisoned by a crash in another thread")]
+    Poisoned,
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A backend. Every method is one atomic operation; implementations are blocking and are
+/// called from the async code through `spawn_blocking`.
+pub trait Store: Send + Sync + 'static {
+    fn load(&self, key: MemberKey) -> Result<Option<Member>>;
+    /// Saves the member (or deletes it when `None`) and queues `outbox`, atomically; returns
+    /// the ids of the queued entries in order.
+    fn commit(
+        &self,
+        key: MemberKey,
+        member: Option<&Member>,
+        outbox: &[Effect],
+    ) -> Result<Vec<i64>>;
+    /// Records the message id Telegram gave a check's question message, if the check is
+    /// still the member's current one.
+    fn set_message_id(&self, key: MemberKey, check: u32, message_id: i32) -> Result<()>;
+    /// Removes a delivered (or undeliverable) outbox entry.
+    fn delivered(&self, id: i64) -> Result<()>;
+    /// Every outbox entry not yet delivered, oldest first.
+    fn pending(&self) -> Result<Vec<Pending>>;
+    fn user_lang(&self, user: i64) -> Result<Option<String>>;
+    fn set_user_lang(&self, user: i64, lang: &str) -> Result<()>;
+    /// Deletes everything about `user` in every chat; returns how many records went.
+    fn forget_user(&self, user: i64) -> Result<usize>;
+    /// Deletes members idle since before `cutoff` (unix seconds); returns how many.
+    fn purge_idle(&self, cutoff: i64) -> Result<usize>;
+    /// How many members are stored (for tests and benchmarks).
+    fn count_members(&self) -> Result<usize>;
+}

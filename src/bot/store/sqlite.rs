@@ -1,0 +1,197 @@
+//! The default backend: one SQLite file, WAL mode, one connection guarded by a mutex (SQLite
+//! allows one writer at a time anyway), statements prepared once and cached.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{Effect, Member, MemberKey, Pending, Result, Store, StoreError};
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS members (
+    chat_id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (chat_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS members_by_user ON members (user_id);
+CREATE INDEX IF NOT EXISTS members_by_age ON members (updated_at);
+CREATE TABLE IF NOT EXISTS users (
+    user_id INTEGER PRIMARY KEY,
+    lang TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    chat_id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
+    effect TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_by_user ON outbox (user_id);
+";
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        let conn = Connection::open(path)?;
+        Self::setup(conn)
+    }
+
+    /// A private in-memory database, for tests.
+    pub fn in_memory() -> Result<SqliteStore> {
+        Self::setup(Connection::open_in_memory()?)
+    }
+
+    fn setup(conn: Connection) -> Result<SqliteStore> {
+        // WAL: readers never block the writer; NORMAL sync is durable across process crashes
+        // (a power cut may lose the last transactions, never corrupt the file).
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        conn.set_prepared_statement_cache_capacity(32);
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>> {
+        self.conn.lock().map_err(|_| StoreError::Poisoned)
+    }
+}
+
+impl Store for SqliteStore {
+    fn load(&self, key: MemberKey) -> Result<Option<Member>> {
+        let conn = self.conn()?;
+        let mut stmt =
+            conn.prepare_cached("SELECT state FROM members WHERE chat_id = ?1 AND user_id = ?2")?;
+        let state: Option<String> = stmt
+            .query_row(params![key.chat, key.user], |r| r.get(0))
+            .optional()?;
+        Ok(match state {
+            Some(s) => Some(serde_json::from_str(&s)?),
+            None => None,
+        })
+    }
+
+    fn commit(
+        &self,
+        key: MemberKey,
+        member: Option<&Member>,
+        outbox: &[Effect],
+    ) -> Result<Vec<i64>> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        match member {
+            Some(m) => {
+                let state = serde_json::to_string(m)?;
+                tx.prepare_cached(
+                    "INSERT INTO members (chat_id, user_id, state, updated_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (chat_id, user_id) DO UPDATE SET state = ?3, updated_at = ?4",
+                )?
+                .execute(params![key.chat, key.user, state, m.updated_at])?;
+            }
+            None => {
+                tx.prepare_cached("DELETE FROM members WHERE chat_id = ?1 AND user_id = ?2")?
+                    .execute(params![key.chat, key.user])?;
+            }
+        }
+        let mut ids = Vec::with_capacity(outbox.len());
+        for e in outbox {
+            let effect = serde_json::to_string(e)?;
+            tx.prepare_cached("INSERT INTO outbox (chat_id, user_id, effect) VALUES (?1, ?2, ?3)")?
+                .execute(params![e.chat(), key.user, effect])?;
+            ids.push(tx.last_insert_rowid());
+        }
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    fn set_message_id(&self, key: MemberKey, check: u32, message_id: i32) -> Result<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        let state: Option<String> = tx
+            .prepare_cached("SELECT state FROM members WHERE chat_id = ?1 AND user_id = ?2")?
+            .query_row(params![key.chat, key.user], |r| r.get(0))
+            .optional()?;
+        if let Some(state) = state {
+            let mut m: Member = serde_json::from_str(&state)?;
+            if let Some(c) = m.check.as_mut().filter(|c| c.id == check) {
+                c.message_id = Some(message_id);
+                tx.prepare_cached(
+                    "UPDATE members SET state = ?3 WHERE chat_id = ?1 AND user_id = ?2",
+                )?
+                .execute(params![
+                    key.chat,
+                    key.user,
+                    serde_json::to_string(&m)?
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn delivered(&self, id: i64) -> Result<()> {
+        let conn = self.conn()?;
+        conn.prepare_cached("DELETE FROM outbox WHERE id = ?1")?
+            .execute(params![id])?;
+        Ok(())
+    }
+
+    fn pending(&self) -> Result<Vec<Pending>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached("SELECT id, effect FROM outbox ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, effect) = row?;
+            out.push((id, serde_json::from_str(&effect)?));
+        }
+        Ok(out)
+    }
+
+    fn user_lang(&self, user: i64) -> Result<Option<String>> {
+        let conn = self.conn()?;
+        Ok(conn
+            .prepare_cached("SELECT lang FROM users WHERE user_id = ?1")?
+            .query_row(params![user], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn set_user_lang(&self, user: i64, lang: &str) -> Result<()> {
+        let conn = self.conn()?;
+        conn.prepare_cached(
+            "INSERT INTO users (user_id, lang) VALUES (?1, ?2)
+             ON CONFLICT (user_id) DO UPDATE SET lang = ?2",
+        )?
+        .execute(params![user, lang])?;
+        Ok(())
+    }
+
+    fn forget_user(&self, user: i64) -> Result<usize> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        let mut n = tx.execute("DELETE FROM members WHERE user_id = ?1", params![user])?;
+        n += tx.execute("DELETE FROM users WHERE user_id = ?1", params![user])?;
+        n += tx.execute("DELETE FROM outbox WHERE user_id = ?1", params![user])?;
+        tx.commit()?;
+        Ok(n)
+    }
+
+    fn purge_idle(&self, cutoff: i64) -> Result<usize> {
+        let conn = self.conn()?;
+        Ok(conn.execute("DELETE FROM members WHERE updated_at < ?1", params![cutoff])?)
+    }
+
+    fn count_members(&self) -> Result<usize> {
+        let conn = self.conn()?;
+        let n: i64 = conn.query_row("SELECT COUNT(*) FROM members", [], |r| r.get(0))?;
+        Ok(n as usize)
+    }
+}

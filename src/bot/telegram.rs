@@ -1,0 +1,371 @@
+//! The few Bot API calls the bot makes, behind one trait implemented for teloxide's `Bot`
+//! (handler tests) and `Throttle<Bot>` (production: paced to Telegram's limits), and the
+//! delivery of outbox entries with retries.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use teloxide::adaptors::Throttle;
+use teloxide::prelude::*;
+use teloxide::types::{
+    BotCommand, CallbackQueryId, InlineKeyboardButton, InlineKeyboardMarkup, Me, MessageId,
+    ParseMode,
+};
+use teloxide::{ApiError, RequestError};
+
+use super::store::{Effect, Keyboard, Store};
+
+/// The Bot API calls gymtriage needs.
+pub trait Telegram: Clone + Send + Sync + 'static {
+    fn send_html(
+        &self,
+        chat: i64,
+        text: String,
+        keyboard: Option<InlineKeyboardMarkup>,
+    ) -> impl Future<Output = Result<i32, RequestError>> + Send;
+    fn edit_html(
+        &self,
+        chat: i64,
+        message_id: i32,
+        text: String,
+        keyboard: Option<InlineKeyboardMarkup>,
+    ) -> impl Future<Output = Result<(), RequestError>> + Send;
+    fn clear_buttons(
+        &self,
+        chat: i64,
+        message_id: i32,
+    ) -> impl Future<Output = Result<(), RequestError>> + Send;
+    fn answer_query(
+        &self,
+        id: String,
+        text: Option<String>,
+        alert: bool,
+    ) -> impl Future<Output = Result<(), RequestError>> + Send;
+    fn set_commands(
+        &self,
+        commands: Vec<BotCommand>,
+        lang: Option<String>,
+    ) -> impl Future<Output = Result<(), RequestError>> + Send;
+    fn me(&self) -> impl Future<Output = Result<Me, RequestError>> + Send;
+}
+
+macro_rules! impl_telegram {
+    ($t:ty) => {
+        impl Telegram for $t {
+            async fn send_html(
+                &self,
+                chat: i64,
+                text: String,
+                keyboard: Option<InlineKeyboardMarkup>,
+            ) -> Result<i32, RequestError> {
+                let mut req = self
+                    .send_message(ChatId(chat), text)
+                    .parse_mode(ParseMode::Html);
+                if let Some(k) = keyboard {
+                    req = req.reply_markup(k);
+                }
+                Ok(req.await?.id.0)
+            }
+
+            async fn edit_html(
+                &self,
+                chat: i64,
+                message_id: i32,
+                text: String,
+                keyboard: Option<InlineKeyboardMarkup>,
+            ) -> Result<(), RequestError> {
+                let req = self
+                    .edit_message_text(ChatId(chat), MessageId(message_id), text)
+                    .parse_mode(ParseMode::Html)
+                    .reply_markup(keyboard.unwrap_or_default());
+                req.await.map(drop)
+            }
+
+            async fn clear_buttons(&self, chat: i64, message_id: i32) -> Result<(), RequestError> {
+                self.edit_message_reply_markup(ChatId(chat), MessageId(message_id))
+                    .await
+                    .map(drop)
+            }
+
+            async fn answer_query(
+                &self,
+                id: String,
+                text: Option<String>,
+                alert: bool,
+            ) -> Result<(), RequestError> {
+                let mut req = self.answer_callback_query(CallbackQueryId(id));
+                if let Some(t) = text {
+                    req = req.text(t).show_alert(alert);
+                }
+                req.await.map(drop)
+            }
+
+            async fn set_commands(
+                &self,
+                commands: Vec<BotCommand>,
+                lang: Option<String>,
+            ) -> Result<(), RequestError> {
+                let mut req = self.set_my_commands(commands);
+                if let Some(l) = lang {
+                    req = req.language_code(l);
+                }
+                req.await.map(drop)
+            }
+
+            async fn me(&self) -> Result<Me, RequestError> {
+                self.get_me().await
+            }
+        }
+    };
+}
+
+impl_telegram!(Bot);
+impl_telegram!(Throttle<Bot>);
+
+pub fn markup(keyboard: &Keyboard) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new(keyboard.iter().map(|row| {
+        row.iter()
+            .filter_map(|b| match (&b.data, &b.url) {
+                (Some(data), _) => {
+                    Some(InlineKeyboardButton::callback(b.text.clone(), data.clone()))
+                }
+                (None, Some(url)) => url
+                    .parse()
+                    .ok()
+                    .map(|u| InlineKeyboardButton::url(b.text.clone(), u)),
+                (None, None) => None,
+            })
+            .collect::<Vec<_>>()
+    }))
+}
+
+/// What to do after a failed call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// Telegram asks to wait this long.
+    Wait(Duration),
+    /// Worth trying again after a pause (5xx, dropped connection, garbled answer).
+    Transient,
+    /// The edit is a no-op: the message already shows this.
+    AlreadyDone,
+    /// The message to edit is gone: send a new one instead.
+    EditTargetGone,
+    /// Will never work (blocked, chat not found, bad request): drop it and log.
+    Permanent,
+}
+
+fn classify(e: &RequestError) -> Failure {
+    match e {
+        RequestError::RetryAfter(s) => Failure::Wait(s.duration()),
+        RequestError::Network(_) | RequestError::Io(_) | RequestError::InvalidJson { .. } => {
+            Failure::Transient
+        }
+        RequestError::Api(ApiError::MessageNotModified) => Failure::AlreadyDone,
+        RequestError::Api(ApiError::MessageToEditNotFound | ApiError::MessageCantBeEdited) => {
+            Failure::EditTargetGone
+        }
+        RequestError::Api(ApiError::Unknown(text)) => {
+            let t = text.to_ascii_lowercase();
+            if t.contains("internal server error")
+                || t.contains("bad gateway")
+                || t.contains("gateway")
+                || t.contains("service unavailable")
+                || t.contains("too many requests")
+            {
+                Failure::Transient
+            } else {
+                Failure::Permanent
+            }
+        }
+        RequestError::Api(_) | RequestError::MigrateToChatId(_) => Failure::Permanent,
+    }
+}
+
+/// Attempts per delivery before the entry is left for the background redelivery.
+const ATTEMPTS: u32 = 6;
+/// Longest wait honoured for a 429 inside one delivery.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// Delivers one outbox entry, with retries; removes it from the outbox once Telegram has it
+/// (or it can never be delivered). Returns false if it is still pending.
+pub async fn deliver<T: Telegram>(
+    bot: &T,
+    store: &Arc<dyn Store>,
+    id: i64,
+    effect: &Effect,
+) -> bool {
+    let mut effect = effect.clone();
+    let mut backoff = Duration::from_millis(300);
+    for attempt in 1..=ATTEMPTS {
+        let result = match &effect {
+            Effect::Send {
+                chat,
+                text,
+                keyboard,
+                question_of,
+            } => match bot
+                .send_html(*chat, text.clone(), keyboard.as_ref().map(markup))
+                .await
+            {
+                Ok(message_id) => {
+                    if let Some((key, check)) = question_of {
+                        let (store2, key, check) = (store.clone(), *key, *check);
+                        let saved = tokio::task::spawn_blocking(move || {
+                            store2.set_message_id(key, check, message_id)
+                        })
+                        .await;
+                        if !matches!(saved, Ok(Ok(()))) {
+                            log::error!("could not record a question message id");
+                        }
+                    }
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
+            Effect::Edit {
+                chat,
+                message_id,
+                text,
+                keyboard,
+            } => {
+                bot.edit_html(
+                    *chat,
+                    *message_id,
+                    text.clone(),
+                    keyboard.as_ref().map(markup),
+                )
+                .await
+            }
+            Effect::ClearButtons { chat, message_id } => {
+                bot.clear_buttons(*chat, *message_id).await
+            }
+        };
+        match result.as_ref().map_err(classify) {
+            Ok(()) | Err(Failure::AlreadyDone) => return done(store, id).await,
+            Err(Failure::EditTargetGone) => {
+                if let Effect::Edit {
+                    chat,
+                    text,
+                    keyboard,
+                    ..
+                } = effect
+                {
+                    log::info!("message to edit is gone; sending a new one");
+                    effect = Effect::Send {
+                        chat,
+                        text,
+                        keyboard,
+                        question_of: None,
+                    };
+                } else {
+                    // Nothing to clear on a message that is gone.
+                    return done(store, id).await;
+                }
+            }
+            Err(Failure::Permanent) => {
+                if let Err(e) = &result {
+                    log::warn!("dropping a reply Telegram will not take: {}", describe(e));
+                }
+                return done(store, id).await;
+            }
+            Err(Failure::Wait(d)) => {
+                log::warn!(
+                    "Telegram asked to wait {} s (attempt {attempt})",
+                    d.as_secs()
+                );
+                tokio::time::sleep(d.min(MAX_WAIT)).await;
+            }
+            Err(Failure::Transient) => {
+                if let Err(e) = &result {
+                    log::warn!("Bot API call failed (attempt {attempt}): {}", describe(e));
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+    log::warn!("reply still pending after {ATTEMPTS} attempts; will retry in the background");
+    false
+}
+
+async fn done(store: &Arc<dyn Store>, id: i64) -> bool {
+    let store = store.clone();
+    match tokio::task::spawn_blocking(move || store.delivered(id)).await {
+        Ok(Ok(())) => {}
+        _ => log::error!("could not mark an outbox entry as delivered"),
+    }
+    true
+}
+
+/// Describes an error without its payload (which may contain health answers).
+pub fn describe(e: &RequestError) -> String {
+    match e {
+        RequestError::Api(api) => format!("Telegram error: {api}"),
+        RequestError::MigrateToChatId(_) => "group migrated to a supergroup".into(),
+        RequestError::RetryAfter(s) => format!("retry after {} s", s.seconds()),
+        RequestError::Network(n) => format!(
+            "network error{}",
+            if n.is_timeout() { " (timeout)" } else { "" }
+        ),
+        RequestError::InvalidJson { .. } => "unreadable answer from the Bot API".into(),
+        RequestError::Io(_) => "I/O error".into(),
+    }
+}
+
+/// Answers a callback query (best effort: it expires after about 15 s anyway).
+pub async fn answer<T: Telegram>(bot: &T, id: String, text: Option<String>, alert: bool) {
+    for _ in 0..3 {
+        match bot.answer_query(id.clone(), text.clone(), alert).await {
+            Ok(()) => return,
+            Err(e) => match classify(&e) {
+                Failure::Wait(d) => tokio::time::sleep(d.min(Duration::from_secs(5))).await,
+                Failure::Transient => tokio::time::sleep(Duration::from_millis(300)).await,
+                _ => {
+                    log::debug!("callback answer refused: {}", describe(&e));
+                    return;
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn telegram_failures_are_sorted_into_what_to_do() {
+        use teloxide::types::Seconds;
+        assert_eq!(
+            classify(&RequestError::RetryAfter(Seconds::from_seconds(3))),
+            Failure::Wait(Duration::from_secs(3))
+        );
+        assert_eq!(
+            classify(&RequestError::Api(ApiError::MessageNotModified)),
+            Failure::AlreadyDone
+        );
+        assert_eq!(
+            classify(&RequestError::Api(ApiError::BotBlocked)),
+            Failure::Permanent
+        );
+        assert_eq!(
+            classify(&RequestError::Api(ApiError::ChatNotFound)),
+            Failure::Permanent
+        );
+        assert_eq!(
+            classify(&RequestError::Api(ApiError::MessageToEditNotFound)),
+            Failure::EditTargetGone
+        );
+        assert_eq!(
+            classify(&RequestError::Api(ApiError::Unknown(
+                "Internal Server Error".into()
+            ))),
+            Failure::Transient
+        );
+        assert_eq!(
+            classify(&RequestError::Api(ApiError::Unknown("Bad Gateway".into()))),
+            Failure::Transient
+        );
+    }
+}
