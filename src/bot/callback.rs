@@ -1,6 +1,6 @@
 //! Callback data of inline buttons: at most 64 bytes, and never trusted. A check button says
 //! whose check it is, which check, which version of it, and what to do:
-//! `<owner>.<check hex>.<version>.<action>`, e.g. `42.1f3a9c.3.lower_back`; language buttons
+//! `<owner hex>.<check hex>.<version hex>.<action>`, e.g. `2a.1f3a9c.3.lower_back`; language buttons
 //! are `L.<code>`.
 
 /// What a check button asks for.
@@ -32,7 +32,7 @@ pub fn check_button(owner: i64, check: u32, version: u32, action: Action<'_>) ->
         Action::Back => "<",
         Action::Cancel => "!",
     };
-    format!("{owner}.{check:x}.{version}.{action}")
+    format!("{:x}.{check:x}.{version:x}.{action}", owner as u64)
 }
 
 pub fn lang_button(code: &str) -> String {
@@ -41,6 +41,13 @@ pub fn lang_button(code: &str) -> String {
 
 fn is_id(s: &str) -> bool {
     !s.is_empty() && s.len() <= 24 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn hex<T: TryFrom<u64>>(s: &str, max_len: usize) -> Option<T> {
+    if s.is_empty() || s.len() > max_len || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    T::try_from(u64::from_str_radix(s, 16).ok()?).ok()
 }
 
 /// Decodes callback data; `None` for anything malformed (forged or garbage bytes).
@@ -52,13 +59,9 @@ pub fn decode(data: &str) -> Option<Press<'_>> {
         return (is_id(code) && code.len() <= 8).then_some(Press::Lang(code));
     }
     let mut parts = data.splitn(4, '.');
-    let owner = parts.next()?.parse::<i64>().ok()?;
-    let check_hex = parts.next()?;
-    if check_hex.is_empty() || check_hex.len() > 8 {
-        return None;
-    }
-    let check = u32::from_str_radix(check_hex, 16).ok()?;
-    let version = parts.next()?.parse::<u32>().ok()?;
+    let owner = hex::<u64>(parts.next()?, 16)? as i64;
+    let check = hex::<u32>(parts.next()?, 8)?;
+    let version = hex::<u32>(parts.next()?, 8)?;
     let action = match parts.next()? {
         "<" => Action::Back,
         "!" => Action::Cancel,
@@ -105,6 +108,8 @@ mod tests {
             "x.1.1.yes",
             "1.zz.1.yes",
             "1.1.-1.yes",
+            "+1.1.1.yes",
+            "1.1.123456789.yes",
             "1.1.1.",
             "1.1.1.yes;drop",
             "1.123456789.1.yes",
