@@ -1,0 +1,129 @@
+//! The storage contract, run against every backend (SQLite here; later ones reuse `contract`).
+
+use gymtriage::bot::store::{Check, Effect, Member, MemberKey, SqliteStore, Store};
+use gymtriage::engine::{AnswerRecord, SessionRecord};
+
+fn member(check: u32, at: i64) -> Member {
+    Member {
+        check: Some(Check {
+            id: check,
+            version: 3,
+            session: SessionRecord {
+                lang: "es".into(),
+                answers: vec![AnswerRecord {
+                    question: "area".into(),
+                    option: "bone".into(),
+                    turn: 1,
+                }],
+            },
+            message_id: None,
+        }),
+        updated_at: at,
+    }
+}
+
+fn send(chat: i64, text: &str) -> Effect {
+    Effect::Send {
+        chat,
+        text: text.into(),
+        keyboard: None,
+        question_of: None,
+    }
+}
+
+/// What every backend must do.
+pub fn contract(s: &dyn Store) {
+    let a = MemberKey { chat: 10, user: 10 };
+    let g = MemberKey { chat: -5, user: 10 };
+    let other = MemberKey { chat: -5, user: 11 };
+    assert_eq!(s.load(a).unwrap(), None);
+
+    // A commit stores the member and queues its replies, in order.
+    let ids = s
+        .commit(a, Some(&member(7, 100)), &[send(10, "one"), send(10, "two")])
+        .unwrap();
+    assert_eq!(ids.len(), 2);
+    assert!(ids[0] < ids[1]);
+    assert_eq!(s.load(a).unwrap(), Some(member(7, 100)));
+    let pending = s.pending().unwrap();
+    assert_eq!(pending.len(), 2);
+    assert_eq!(pending[0].1, send(10, "one"));
+
+    // Delivered entries leave the outbox.
+    s.delivered(ids[0]).unwrap();
+    assert_eq!(s.pending().unwrap().len(), 1);
+    s.delivered(ids[1]).unwrap();
+    assert!(s.pending().unwrap().is_empty());
+
+    // The question message id is recorded only for the member's current check.
+    s.set_message_id(a, 999, 55).unwrap();
+    assert_eq!(s.load(a).unwrap().unwrap().check.unwrap().message_id, None);
+    s.set_message_id(a, 7, 55).unwrap();
+    assert_eq!(s.load(a).unwrap().unwrap().check.unwrap().message_id, Some(55));
+
+    // Members are separate per chat and per user.
+    s.commit(g, Some(&member(8, 100)), &[send(-5, "group")]).unwrap();
+    s.commit(other, Some(&member(9, 300)), &[]).unwrap();
+    assert_eq!(s.count_members().unwrap(), 3);
+
+    // Languages.
+    assert_eq!(s.user_lang(10).unwrap(), None);
+    s.set_user_lang(10, "es").unwrap();
+    s.set_user_lang(10, "en").unwrap();
+    assert_eq!(s.user_lang(10).unwrap().as_deref(), Some("en"));
+
+    // Forgetting a user removes them everywhere, including queued replies, and no one else.
+    assert!(s.forget_user(10).unwrap() >= 3);
+    assert_eq!(s.load(a).unwrap(), None);
+    assert_eq!(s.load(g).unwrap(), None);
+    assert_eq!(s.user_lang(10).unwrap(), None);
+    assert!(s.pending().unwrap().is_empty());
+    assert_eq!(s.load(other).unwrap(), Some(member(9, 300)));
+
+    // Idle members are purged.
+    s.commit(a, Some(&member(1, 100)), &[]).unwrap();
+    assert_eq!(s.purge_idle(200).unwrap(), 1);
+    assert_eq!(s.load(a).unwrap(), None);
+    assert!(s.load(other).unwrap().is_some());
+
+    // A commit with no member deletes it.
+    s.commit(other, None, &[]).unwrap();
+    assert_eq!(s.count_members().unwrap(), 0);
+}
+
+#[test]
+fn sqlite_in_memory_keeps_the_contract() {
+    contract(&SqliteStore::in_memory().unwrap());
+}
+
+#[test]
+fn sqlite_file_keeps_the_contract_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    contract(&SqliteStore::open(&path).unwrap());
+    let key = MemberKey { chat: 1, user: 1 };
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        s.commit(key, Some(&member(4, 1)), &[send(1, "after restart")])
+            .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.load(key).unwrap(), Some(member(4, 1)));
+    assert_eq!(s.pending().unwrap()[0].1, send(1, "after restart"));
+}
+
+#[test]
+fn a_corrupt_record_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "INSERT INTO members (chat_id, user_id, state, updated_at) VALUES (1, 1, 'not json', 0)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let s = SqliteStore::open(&path).unwrap();
+    assert!(s.load(MemberKey { chat: 1, user: 1 }).is_err());
+}
