@@ -113,7 +113,7 @@ fn sqlite_file_keeps_the_contract_and_survives_reopening() {
 }
 
 #[test]
-fn a_corrupt_record_is_an_error_not_a_panic() {
+fn an_unreadable_record_is_dropped_so_the_member_can_start_over() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("g.db");
     drop(SqliteStore::open(&path).unwrap());
@@ -125,5 +125,8 @@ fn a_corrupt_record_is_an_error_not_a_panic() {
     .unwrap();
     drop(conn);
     let s = SqliteStore::open(&path).unwrap();
-    assert!(s.load(MemberKey { chat: 1, user: 1 }).is_err());
+    let key = MemberKey { chat: 1, user: 1 };
+    assert_eq!(s.load(key).unwrap(), None);
+    s.commit(key, Some(&member(2, 5)), &[]).unwrap();
+    assert_eq!(s.load(key).unwrap(), Some(member(2, 5)));
 }

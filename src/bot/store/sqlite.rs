@@ -73,10 +73,15 @@ impl Store for SqliteStore {
         let state: Option<String> = stmt
             .query_row(params![key.chat, key.user], |r| r.get(0))
             .optional()?;
-        Ok(match state {
-            Some(s) => Some(serde_json::from_str(&s)?),
-            None => None,
-        })
+        Ok(state.and_then(|s| match serde_json::from_str(&s) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                // Unreadable (a newer or damaged format): the member starts over rather than
+                // being stuck; the next commit overwrites it.
+                log::error!("dropping an unreadable stored check: {e}");
+                None
+            }
+        }))
     }
 
     fn commit(
