@@ -19,7 +19,13 @@ fn member(check: u32, at: i64) -> Member {
             message_id: None,
         }),
         updated_at: at,
+        rev: 0,
     }
+}
+
+/// The stored member without its revision, to compare with what was saved.
+fn loaded(s: &dyn Store, key: MemberKey) -> Option<Member> {
+    s.load(key).unwrap().map(|m| Member { rev: 0, ..m })
 }
 
 fn send(chat: i64, text: &str) -> Effect {
@@ -40,11 +46,15 @@ pub fn contract(s: &dyn Store) {
 
     // A commit stores the member and queues its replies, in order.
     let ids = s
-        .commit(a, Some(&member(7, 100)), &[send(10, "one"), send(10, "two")])
+        .commit(
+            a,
+            Some(&member(7, 100)),
+            &[send(10, "one"), send(10, "two")],
+        )
         .unwrap();
     assert_eq!(ids.len(), 2);
     assert!(ids[0] < ids[1]);
-    assert_eq!(s.load(a).unwrap(), Some(member(7, 100)));
+    assert_eq!(loaded(s, a), Some(member(7, 100)));
     let pending = s.pending().unwrap();
     assert_eq!(pending.len(), 2);
     assert_eq!(pending[0].1, send(10, "one"));
@@ -59,10 +69,14 @@ pub fn contract(s: &dyn Store) {
     s.set_message_id(a, 999, 55).unwrap();
     assert_eq!(s.load(a).unwrap().unwrap().check.unwrap().message_id, None);
     s.set_message_id(a, 7, 55).unwrap();
-    assert_eq!(s.load(a).unwrap().unwrap().check.unwrap().message_id, Some(55));
+    assert_eq!(
+        s.load(a).unwrap().unwrap().check.unwrap().message_id,
+        Some(55)
+    );
 
     // Members are separate per chat and per user.
-    s.commit(g, Some(&member(8, 100)), &[send(-5, "group")]).unwrap();
+    s.commit(g, Some(&member(8, 100)), &[send(-5, "group")])
+        .unwrap();
     s.commit(other, Some(&member(9, 300)), &[]).unwrap();
     assert_eq!(s.count_members().unwrap(), 3);
 
@@ -78,13 +92,48 @@ pub fn contract(s: &dyn Store) {
     assert_eq!(s.load(g).unwrap(), None);
     assert_eq!(s.user_lang(10).unwrap(), None);
     assert!(s.pending().unwrap().is_empty());
-    assert_eq!(s.load(other).unwrap(), Some(member(9, 300)));
+    assert_eq!(loaded(s, other), Some(member(9, 300)));
 
     // Idle members are purged.
     s.commit(a, Some(&member(1, 100)), &[]).unwrap();
     assert_eq!(s.purge_idle(200).unwrap(), 1);
     assert_eq!(s.load(a).unwrap(), None);
     assert!(s.load(other).unwrap().is_some());
+
+    // Commits are compare-and-set on the revision: a writer that read an older revision is
+    // refused and must decide again.
+    let k = MemberKey { chat: 77, user: 77 };
+    assert!(
+        s.commit_if(k, 0, Some(&member(1, 1)), &[])
+            .unwrap()
+            .is_some()
+    );
+    let rev = s.load(k).unwrap().unwrap().rev;
+    assert_eq!(rev, 1);
+    assert!(
+        s.commit_if(k, rev, Some(&member(2, 2)), &[send(77, "x")])
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        s.commit_if(k, rev, Some(&member(3, 3)), &[send(77, "lost")])
+            .unwrap(),
+        None,
+        "a stale writer is refused"
+    );
+    assert_eq!(loaded(s, k), Some(member(2, 2)));
+    assert!(
+        !s.pending()
+            .unwrap()
+            .iter()
+            .any(|(_, e)| *e == send(77, "lost"))
+    );
+    s.set_message_id(k, 2, 9).unwrap();
+    assert!(
+        s.load(k).unwrap().unwrap().rev > rev + 1,
+        "recording a message id is a change too"
+    );
+    s.forget_user(77).unwrap();
 
     // A commit with no member deletes it.
     s.commit(other, None, &[]).unwrap();
@@ -108,7 +157,7 @@ fn sqlite_file_keeps_the_contract_and_survives_reopening() {
             .unwrap();
     }
     let s = SqliteStore::open(&path).unwrap();
-    assert_eq!(s.load(key).unwrap(), Some(member(4, 1)));
+    assert_eq!(loaded(&s, key), Some(member(4, 1)));
     assert_eq!(s.pending().unwrap()[0].1, send(1, "after restart"));
 }
 
@@ -128,5 +177,5 @@ fn an_unreadable_record_is_dropped_so_the_member_can_start_over() {
     let key = MemberKey { chat: 1, user: 1 };
     assert_eq!(s.load(key).unwrap(), None);
     s.commit(key, Some(&member(2, 5)), &[]).unwrap();
-    assert_eq!(s.load(key).unwrap(), Some(member(2, 5)));
+    assert_eq!(loaded(&s, key), Some(member(2, 5)));
 }

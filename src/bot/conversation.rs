@@ -72,6 +72,7 @@ impl Conversation<'_> {
                 message_id: None,
             }),
             updated_at: self.now,
+            rev: 0,
         };
         match first_text {
             Some(t) => {

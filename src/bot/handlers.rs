@@ -298,6 +298,7 @@ async fn transfer<T: Telegram>(
     let member = Member {
         check: Some(check),
         updated_at: app.now(),
+        rev: 0,
     };
     let conv = app.conversation(me.username());
     let private = Who {

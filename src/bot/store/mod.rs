@@ -22,6 +22,10 @@ pub struct Member {
     pub check: Option<Check>,
     /// Unix seconds of the last change; members idle past the time limit are purged.
     pub updated_at: i64,
+    /// Bumped by the store at every commit: a commit based on an older revision is refused,
+    /// so two instances handling the same member at once cannot overwrite each other.
+    #[serde(default)]
+    pub rev: u64,
 }
 
 /// A check in progress.
@@ -105,14 +109,31 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// called from the async code through `spawn_blocking`.
 pub trait Store: Send + Sync + 'static {
     fn load(&self, key: MemberKey) -> Result<Option<Member>>;
-    /// Saves the member (or deletes it when `None`) and queues `outbox`, atomically; returns
-    /// the ids of the queued entries in order.
+    /// Saves the member (or deletes it when `None`) and queues `outbox`, atomically, if the
+    /// stored revision is still `expected` (0 for a member not stored); returns the ids of the
+    /// queued entries in order, or `Ok(None)` when someone else committed first (reload and
+    /// decide again). The saved member gets revision `expected + 1`.
+    fn commit_if(
+        &self,
+        key: MemberKey,
+        expected: u64,
+        member: Option<&Member>,
+        outbox: &[Effect],
+    ) -> Result<Option<Vec<i64>>>;
+    /// Like [`Store::commit_if`] against whatever is stored now (last writer wins).
     fn commit(
         &self,
         key: MemberKey,
         member: Option<&Member>,
         outbox: &[Effect],
-    ) -> Result<Vec<i64>>;
+    ) -> Result<Vec<i64>> {
+        loop {
+            let current = self.load(key)?.map_or(0, |m| m.rev);
+            if let Some(ids) = self.commit_if(key, current, member, outbox)? {
+                return Ok(ids);
+            }
+        }
+    }
     /// Records the message id Telegram gave a check's question message, if the check is
     /// still the member's current one.
     fn set_message_id(&self, key: MemberKey, check: u32, message_id: i32) -> Result<()>;

@@ -18,6 +18,7 @@ CREATE TABLE IF NOT EXISTS members (
     user_id INTEGER NOT NULL,
     state TEXT NOT NULL,
     updated_at INTEGER NOT NULL,
+    rev INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (chat_id, user_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS members_by_user ON members (user_id);
@@ -84,22 +85,32 @@ impl Store for SqliteStore {
         }))
     }
 
-    fn commit(
+    fn commit_if(
         &self,
         key: MemberKey,
+        expected: u64,
         member: Option<&Member>,
         outbox: &[Effect],
-    ) -> Result<Vec<i64>> {
+    ) -> Result<Option<Vec<i64>>> {
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;
+        let stored: Option<i64> = tx
+            .prepare_cached("SELECT rev FROM members WHERE chat_id = ?1 AND user_id = ?2")?
+            .query_row(params![key.chat, key.user], |r| r.get(0))
+            .optional()?;
+        if stored.unwrap_or(0) as u64 != expected {
+            return Ok(None);
+        }
         match member {
             Some(m) => {
-                let state = serde_json::to_string(m)?;
+                let rev = expected + 1;
+                let saved = Member { rev, ..m.clone() };
+                let state = serde_json::to_string(&saved)?;
                 tx.prepare_cached(
-                    "INSERT INTO members (chat_id, user_id, state, updated_at) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (chat_id, user_id) DO UPDATE SET state = ?3, updated_at = ?4",
+                    "INSERT INTO members (chat_id, user_id, state, updated_at, rev) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (chat_id, user_id) DO UPDATE SET state = ?3, updated_at = ?4, rev = ?5",
                 )?
-                .execute(params![key.chat, key.user, state, m.updated_at])?;
+                .execute(params![key.chat, key.user, state, m.updated_at, rev as i64])?;
             }
             None => {
                 tx.prepare_cached("DELETE FROM members WHERE chat_id = ?1 AND user_id = ?2")?
@@ -114,7 +125,7 @@ impl Store for SqliteStore {
             ids.push(tx.last_insert_rowid());
         }
         tx.commit()?;
-        Ok(ids)
+        Ok(Some(ids))
     }
 
     fn set_message_id(&self, key: MemberKey, check: u32, message_id: i32) -> Result<()> {
@@ -128,13 +139,15 @@ impl Store for SqliteStore {
             let mut m: Member = serde_json::from_str(&state)?;
             if let Some(c) = m.check.as_mut().filter(|c| c.id == check) {
                 c.message_id = Some(message_id);
+                m.rev += 1;
                 tx.prepare_cached(
-                    "UPDATE members SET state = ?3 WHERE chat_id = ?1 AND user_id = ?2",
+                    "UPDATE members SET state = ?3, rev = ?4 WHERE chat_id = ?1 AND user_id = ?2",
                 )?
                 .execute(params![
                     key.chat,
                     key.user,
-                    serde_json::to_string(&m)?
+                    serde_json::to_string(&m)?,
+                    m.rev as i64
                 ])?;
             }
         }
