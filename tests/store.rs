@@ -179,3 +179,120 @@ fn an_unreadable_record_is_dropped_so_the_member_can_start_over() {
     s.commit(key, Some(&member(2, 5)), &[]).unwrap();
     assert_eq!(loaded(&s, key), Some(member(2, 5)));
 }
+
+/// Redis from `GYMTRIAGE_TEST_REDIS` (default redis://127.0.0.1:6379/15), under a fresh
+/// prefix. When Redis is unreachable the test fails in CI (`CI=true`) and is skipped, with the
+/// reason printed, elsewhere.
+fn redis_store(test: &str) -> Option<gymtriage::bot::store::RedisStore> {
+    let url = std::env::var("GYMTRIAGE_TEST_REDIS")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379/15".to_string());
+    let prefix = format!(
+        "gymtriage-test:{test}:{}:{}:",
+        std::process::id(),
+        rand_suffix()
+    );
+    match gymtriage::bot::store::RedisStore::open(&url, &prefix) {
+        Ok(s) => Some(s),
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("Redis at {url} is required in CI: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipped: no Redis at {url} ({e})");
+            None
+        }
+    }
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+#[test]
+fn redis_keeps_the_contract() {
+    if let Some(s) = redis_store("contract") {
+        contract(&s);
+    }
+}
+
+/// Two writers (as two bot instances would) record answers for the same member at the same
+/// moment, each reloading and retrying when the other committed first: no answer is lost.
+fn race(make: impl Fn() -> Box<dyn Store>) {
+    let key = MemberKey { chat: -9, user: 9 };
+    let (a, b) = (make(), make());
+    a.commit(
+        key,
+        Some(&Member {
+            check: None,
+            updated_at: 0,
+            rev: 0,
+        }),
+        &[],
+    )
+    .unwrap();
+    const EACH: u32 = 200;
+    std::thread::scope(|scope| {
+        for (writer, store) in [(0u32, &a), (1u32, &b)] {
+            scope.spawn(move || {
+                for i in 0..EACH {
+                    loop {
+                        let m = store.load(key).unwrap().unwrap();
+                        // Each writer appends one "answer": a turn tagged with its writer.
+                        let mut next = m.clone();
+                        let check = next.check.get_or_insert(Check {
+                            id: 1,
+                            version: 0,
+                            session: SessionRecord {
+                                lang: "en".into(),
+                                answers: vec![],
+                            },
+                            message_id: None,
+                        });
+                        check.session.answers.push(AnswerRecord {
+                            question: format!("w{writer}"),
+                            option: format!("a{i}"),
+                            turn: 1,
+                        });
+                        check.version += 1;
+                        if store
+                            .commit_if(key, m.rev, Some(&next), &[])
+                            .unwrap()
+                            .is_some()
+                        {
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let m = a.load(key).unwrap().unwrap();
+    let answers = &m.check.unwrap().session.answers;
+    assert_eq!(answers.len(), 2 * EACH as usize, "no answer lost");
+    assert_eq!(m.rev, 2 * EACH as u64 + 1);
+    println!("race: 2 writers x {EACH} answers, lost: 0");
+}
+
+#[test]
+fn two_sqlite_connections_racing_on_one_member_lose_no_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("race.db");
+    race(|| Box::new(SqliteStore::open(&path).unwrap()));
+}
+
+#[test]
+fn two_instances_on_one_redis_racing_on_one_member_lose_no_answer() {
+    let Some(first) = redis_store("race") else {
+        return;
+    };
+    drop(first);
+    let url = std::env::var("GYMTRIAGE_TEST_REDIS")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379/15".to_string());
+    let prefix = format!(
+        "gymtriage-test:race2:{}:{}:",
+        std::process::id(),
+        rand_suffix()
+    );
+    race(|| Box::new(gymtriage::bot::store::RedisStore::open(&url, &prefix).unwrap()));
+}

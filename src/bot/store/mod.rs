@@ -1,8 +1,10 @@
 //! Where the bot keeps its state: each member's check, languages chosen with /lang, and the
 //! outbox of replies decided but not yet confirmed by Telegram. One trait, several backends.
 
+mod redis;
 mod sqlite;
 
+pub use self::redis::RedisStore;
 pub use sqlite::SqliteStore;
 
 use serde::{Deserialize, Serialize};
@@ -101,6 +103,10 @@ pub enum StoreError {
     Corrupt(#[from] serde_json::Error),
     #[error("the store's lock was poisoned by a crash in another thread")]
     Poisoned,
+    #[error("Redis error: {0}")]
+    Redis(#[from] ::redis::RedisError),
+    #[error("the store is unreachable")]
+    Unavailable,
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -136,7 +142,21 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Records the message id Telegram gave a check's question message, if the check is
     /// still the member's current one.
-    fn set_message_id(&self, key: MemberKey, check: u32, message_id: i32) -> Result<()>;
+    fn set_message_id(&self, key: MemberKey, check: u32, message_id: i32) -> Result<()> {
+        loop {
+            let Some(mut m) = self.load(key)? else {
+                return Ok(());
+            };
+            let rev = m.rev;
+            match m.check.as_mut() {
+                Some(c) if c.id == check => c.message_id = Some(message_id),
+                _ => return Ok(()),
+            }
+            if self.commit_if(key, rev, Some(&m), &[])?.is_some() {
+                return Ok(());
+            }
+        }
+    }
     /// Removes a delivered (or undeliverable) outbox entry.
     fn delivered(&self, id: i64) -> Result<()>;
     /// Every outbox entry not yet delivered, oldest first.

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{Effect, Member, MemberKey, Pending, Result, Store, StoreError};
 
@@ -93,7 +93,9 @@ impl Store for SqliteStore {
         outbox: &[Effect],
     ) -> Result<Option<Vec<i64>>> {
         let mut conn = self.conn()?;
-        let tx = conn.transaction()?;
+        // IMMEDIATE: take the write lock before reading the revision, so that another
+        // process's commit waits (busy timeout) instead of failing the upgrade.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let stored: Option<i64> = tx
             .prepare_cached("SELECT rev FROM members WHERE chat_id = ?1 AND user_id = ?2")?
             .query_row(params![key.chat, key.user], |r| r.get(0))
@@ -126,33 +128,6 @@ impl Store for SqliteStore {
         }
         tx.commit()?;
         Ok(Some(ids))
-    }
-
-    fn set_message_id(&self, key: MemberKey, check: u32, message_id: i32) -> Result<()> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction()?;
-        let state: Option<String> = tx
-            .prepare_cached("SELECT state FROM members WHERE chat_id = ?1 AND user_id = ?2")?
-            .query_row(params![key.chat, key.user], |r| r.get(0))
-            .optional()?;
-        if let Some(state) = state {
-            let mut m: Member = serde_json::from_str(&state)?;
-            if let Some(c) = m.check.as_mut().filter(|c| c.id == check) {
-                c.message_id = Some(message_id);
-                m.rev += 1;
-                tx.prepare_cached(
-                    "UPDATE members SET state = ?3, rev = ?4 WHERE chat_id = ?1 AND user_id = ?2",
-                )?
-                .execute(params![
-                    key.chat,
-                    key.user,
-                    serde_json::to_string(&m)?,
-                    m.rev as i64
-                ])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
     }
 
     fn delivered(&self, id: i64) -> Result<()> {
