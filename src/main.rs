@@ -42,8 +42,11 @@ enum Command {
     /// Run the Telegram bot (long polling). Needs TELOXIDE_TOKEN; TELOXIDE_API_URL optional.
     Run {
         /// SQLite database for checks in progress (created on first run).
-        #[arg(long, default_value = "gymtriage.db")]
+        #[arg(long, default_value = "gymtriage.db", conflicts_with = "storage")]
         db: PathBuf,
+        /// Where state lives: `sqlite:PATH` or `redis://HOST:PORT/DB` (several instances).
+        #[arg(long)]
+        storage: Option<String>,
         /// Hours without activity after which a check is deleted.
         #[arg(long, default_value_t = 24)]
         session_ttl_hours: u64,
@@ -143,6 +146,7 @@ fn main() -> anyhow::Result<ExitCode> {
         }
         Command::Run {
             db,
+            storage,
             session_ttl_hours,
             dialogues,
         } => {
@@ -155,7 +159,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 .build()
                 .context("cannot start the async runtime")?;
             runtime.block_on(gymtriage::bot::run(gymtriage::bot::RunOptions {
-                db,
+                storage: storage.unwrap_or_else(|| format!("sqlite:{}", db.display())),
                 ttl: std::time::Duration::from_secs(session_ttl_hours.saturating_mul(3600)),
                 dialogues: d,
             }))

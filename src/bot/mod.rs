@@ -10,7 +10,6 @@ pub mod render;
 pub mod store;
 pub mod telegram;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -118,7 +117,8 @@ pub async fn redeliver<T: Telegram>(bot: &T, app: &Arc<App>) {
 
 /// Options of `gymtriage run`.
 pub struct RunOptions {
-    pub db: PathBuf,
+    /// `sqlite:PATH` or `redis://HOST:PORT/DB`.
+    pub storage: String,
     pub ttl: Duration,
     pub dialogues: Dialogues,
 }
@@ -157,10 +157,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
         }
     };
     log::info!("starting as @{}", me.username());
-    let store: Arc<dyn Store> = Arc::new(
-        store::SqliteStore::open(&opts.db)
-            .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", opts.db.display()))?,
-    );
+    let store = match store::open(&opts.storage) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot open the storage {}: {e}", opts.storage);
+            return Ok(ExitCode::from(1));
+        }
+    };
     let app = Arc::new(App::new(opts.dialogues, store, opts.ttl));
     let bot = bot.throttle(teloxide::adaptors::throttle::Limits::default());
 

@@ -92,6 +92,17 @@ impl Effect {
     }
 }
 
+/// Opens the store a `--storage` setting names: `sqlite:PATH` (or a bare path) or
+/// `redis://HOST:PORT/DB`.
+pub fn open(spec: &str) -> Result<std::sync::Arc<dyn Store>> {
+    if spec.starts_with("redis://") || spec.starts_with("rediss://") {
+        Ok(std::sync::Arc::new(RedisStore::open(spec, "gymtriage:")?))
+    } else {
+        let path = spec.strip_prefix("sqlite:").unwrap_or(spec);
+        Ok(std::sync::Arc::new(SqliteStore::open(std::path::Path::new(path))?))
+    }
+}
+
 /// An outbox entry: its id and what to deliver.
 pub type Pending = (i64, Effect);
 
