@@ -47,6 +47,16 @@ enum Command {
         /// Where state lives: `sqlite:PATH` or `redis://HOST:PORT/DB` (several instances).
         #[arg(long)]
         storage: Option<String>,
+        /// Webhook mode: the public HTTPS URL Telegram posts updates to (default: long polling).
+        #[arg(long, value_name = "URL", requires = "listen")]
+        webhook: Option<url::Url>,
+        /// Webhook mode: the local address to listen on, e.g. 0.0.0.0:8443.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// Webhook secret (`A-Za-z0-9_-`, up to 256); every instance behind one URL needs the
+        /// same one. Default: a random secret, fine for a single instance.
+        #[arg(long, env = "GYMTRIAGE_WEBHOOK_SECRET", hide_env_values = true)]
+        webhook_secret: Option<String>,
         /// Hours without activity after which a check is deleted.
         #[arg(long, default_value_t = 24)]
         session_ttl_hours: u64,
@@ -147,6 +157,9 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Run {
             db,
             storage,
+            webhook,
+            listen,
+            webhook_secret,
             session_ttl_hours,
             dialogues,
         } => {
@@ -154,11 +167,26 @@ fn main() -> anyhow::Result<ExitCode> {
                 Ok(d) => d,
                 Err(code) => return Ok(code),
             };
+            let webhook = match (webhook, listen) {
+                (Some(url), Some(listen)) => {
+                    let secret = webhook_secret.unwrap_or_else(|| {
+                        use rand::distr::{Alphanumeric, SampleString};
+                        Alphanumeric.sample_string(&mut rand::rng(), 48)
+                    });
+                    if !gymtriage::bot::valid_secret(&secret) {
+                        eprintln!("error: the webhook secret must be 1 to 256 characters of A-Z a-z 0-9 _ -");
+                        return Ok(ExitCode::from(2));
+                    }
+                    Some(gymtriage::bot::Webhook { url, listen, secret })
+                }
+                _ => None,
+            };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .context("cannot start the async runtime")?;
             runtime.block_on(gymtriage::bot::run(gymtriage::bot::RunOptions {
+                webhook,
                 storage: storage.unwrap_or_else(|| format!("sqlite:{}", db.display())),
                 ttl: std::time::Duration::from_secs(session_ttl_hours.saturating_mul(3600)),
                 dialogues: d,

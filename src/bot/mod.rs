@@ -117,13 +117,28 @@ pub async fn redeliver<T: Telegram>(bot: &T, app: &Arc<App>) {
 
 /// Options of `gymtriage run`.
 pub struct RunOptions {
+    /// Webhook mode: the public HTTPS address Telegram posts to, the local address to listen
+    /// on, and the secret Telegram must send in `X-Telegram-Bot-Api-Secret-Token`.
+    pub webhook: Option<Webhook>,
     /// `sqlite:PATH` or `redis://HOST:PORT/DB`.
     pub storage: String,
     pub ttl: Duration,
     pub dialogues: Dialogues,
 }
 
-/// Runs the bot with long polling until Ctrl-C. Exit code 2 for a missing or rejected token.
+/// Webhook settings of `gymtriage run --webhook`.
+pub struct Webhook {
+    pub url: url::Url,
+    pub listen: std::net::SocketAddr,
+    pub secret: String,
+}
+
+/// A webhook secret is 1 to 256 characters of `A-Za-z0-9_-` (Bot API rule).
+pub fn valid_secret(s: &str) -> bool {
+    (1..=256).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Runs the bot with long polling (or a webhook) until Ctrl-C. Exit code 2 for a missing or rejected token.
 pub async fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
     let token = std::env::var("TELOXIDE_TOKEN").unwrap_or_default();
     logging::init(vec![token.clone()]);
@@ -200,14 +215,38 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
         });
     }
 
-    Dispatcher::<_, _, DefaultKey>::builder(bot, schema::<teloxide::adaptors::Throttle<Bot>>())
-        .dependencies(dptree::deps![app])
-        .default_handler(|_| async {})
-        .error_handler(Arc::new(LogErrors))
-        .enable_ctrlc_handler()
-        .build()
-        .dispatch()
-        .await;
+    let mut dispatcher = Dispatcher::<_, _, DefaultKey>::builder(
+        bot.clone(),
+        schema::<teloxide::adaptors::Throttle<Bot>>(),
+    )
+    .dependencies(dptree::deps![app])
+    .default_handler(|_| async {})
+    .error_handler(Arc::new(LogErrors))
+    .enable_ctrlc_handler()
+    .build();
+    match opts.webhook {
+        None => dispatcher.dispatch().await,
+        Some(w) => {
+            use teloxide::update_listeners::webhooks;
+            log::info!("webhook mode: listening on {}", w.listen);
+            let options = webhooks::Options::new(w.listen, w.url).secret_token(w.secret);
+            let listener = match webhooks::axum(bot, options).await {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("error: setWebhook failed: {}", telegram::describe(&e));
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            dispatcher
+                .dispatch_with_listener(
+                    listener,
+                    teloxide::error_handlers::LoggingErrorHandler::with_custom_text(
+                        "webhook listener error",
+                    ),
+                )
+                .await
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
