@@ -115,7 +115,12 @@ impl Conversation<'_> {
                         keyboard: None,
                     });
                 }
-                for text in render::outcome(self.d, &outcome, who.lang, who.group) {
+                for text in render::outcome(
+                    self.d,
+                    &outcome,
+                    who.lang,
+                    who.group.then_some(who.first_name),
+                ) {
                     effects.push(self.text(who.chat, text));
                 }
                 member.check = None;
@@ -258,14 +263,24 @@ impl Conversation<'_> {
             text = format!("<i>{}</i>\n\n{text}", render::plain(&n));
         }
         match (via, check.message_id) {
-            (Via::Button { message_id }, _) => {
+            (Via::Button { message_id }, old) => {
+                let mut effects = Vec::new();
+                if let Some(old) = old.filter(|&old| old != message_id) {
+                    // Pressed on an older message, which now shows the question: the message
+                    // that showed it until now loses its buttons (one live message per check).
+                    effects.push(Effect::ClearButtons {
+                        chat: who.chat,
+                        message_id: old,
+                    });
+                }
                 check.message_id = Some(message_id);
-                vec![Effect::Edit {
+                effects.push(Effect::Edit {
                     chat: who.chat,
                     message_id,
                     text,
                     keyboard: Some(keyboard),
-                }]
+                });
+                effects
             }
             (Via::Typed, old) => {
                 let mut effects = Vec::new();

@@ -128,12 +128,21 @@ fn emoji(u: Urgency) -> &'static str {
     }
 }
 
-/// The outcome as one or more messages of at most [`MAX_CHARS`]. In a group, reasons that
-/// come from sensitive questions are left out and a note says so.
-pub fn outcome(d: &Dialogues, o: &Outcome<'_>, lang: Lang, in_group: bool) -> Vec<String> {
+/// The outcome as one or more messages of at most [`MAX_CHARS`]. In a group (`member` is the
+/// first name of whose check it is), the outcome starts with that name, and reasons that come
+/// from sensitive questions are left out and a note says so.
+pub fn outcome(d: &Dialogues, o: &Outcome<'_>, lang: Lang, member: Option<&str>) -> Vec<String> {
     let h = &d.ui().headings;
+    let in_group = member.is_some();
+    let owner = member.map_or(String::new(), |name| {
+        format!(
+            "🩺 <b>{} {}</b>\n",
+            escape(d.ui().bot.check_for.get(lang)),
+            escape(name)
+        )
+    });
     let mut parts = vec![format!(
-        "{} <b>{}</b>\n<b>{}</b>",
+        "{owner}{} <b>{}</b>\n<b>{}</b>",
         emoji(o.urgency),
         escape(o.level),
         escape(o.headline)
