@@ -174,10 +174,16 @@ fn main() -> anyhow::Result<ExitCode> {
                         Alphanumeric.sample_string(&mut rand::rng(), 48)
                     });
                     if !gymtriage::bot::valid_secret(&secret) {
-                        eprintln!("error: the webhook secret must be 1 to 256 characters of A-Z a-z 0-9 _ -");
+                        eprintln!(
+                            "error: the webhook secret must be 1 to 256 characters of A-Z a-z 0-9 _ -"
+                        );
                         return Ok(ExitCode::from(2));
                     }
-                    Some(gymtriage::bot::Webhook { url, listen, secret })
+                    Some(gymtriage::bot::Webhook {
+                        url,
+                        listen,
+                        secret,
+                    })
                 }
                 _ => None,
             };

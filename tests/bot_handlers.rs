@@ -132,7 +132,7 @@ async fn a_private_check_by_buttons_edits_one_message_and_ends_in_self_care() {
         h.load(me, &alice).is_none(),
         "the stored check is gone once it ends"
     );
-    assert_eq!(h.app.store.count_members().unwrap(), 0);
+    assert!(h.app.store.pending().unwrap().is_empty());
 
     // The finished check's buttons now only say so.
     let r = h.press_label(&alice, &last_question, "None of these").await;
@@ -358,7 +358,7 @@ async fn two_group_members_run_interleaved_checks_on_their_own_messages() {
         );
         assert_eq!(all.matches("Check for").count(), 1, "{all}");
     }
-    assert_eq!(h.app.store.count_members().unwrap(), 0);
+    assert!(h.app.store.pending().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -536,12 +536,18 @@ async fn cancel_back_and_forget_commands() {
     );
     assert_silent(&r);
 
-    // /cancel: the question message says so and a confirmation comes below.
+    // /cancel: the question message loses its buttons and a confirmation comes below.
     let r = h.text(&erin, &chat, "/cancel").await;
-    let edit = one_edit(&r, me);
-    assert_eq!(edit.id(), q.id());
-    assert_eq!(edit.text, en(&ui().bot.cancelled));
-    assert!(!edit.has_buttons());
+    assert!(
+        r.edited_messages_text.is_empty(),
+        "no duplicate of the confirmation"
+    );
+    assert_eq!(r.edited_messages_reply_markup.len(), 1);
+    assert_eq!(
+        r.edited_messages_reply_markup[0].message.id.0,
+        q.id(),
+        "the old question's buttons are removed"
+    );
     assert_eq!(one_sent(&r, me).text, en(&ui().bot.cancelled));
     assert!(h.load(me, &erin).is_none());
 
@@ -1031,4 +1037,32 @@ async fn commands_greet_help_and_start_checks_and_group_replies_answer() {
         render::plain(&en(&ui().bot.no_check))
     );
     assert!(h.load(GROUP, &jo).is_none());
+}
+
+#[tokio::test]
+async fn a_redelivered_update_is_not_applied_twice() {
+    let mut h = Harness::new();
+    let alice = user(7001, "Alice", "en");
+    let chat = private(&alice);
+    let me = chat.id.0;
+    let r = h.text(&alice, &chat, "/check").await;
+    let q = one_sent(&r, me);
+    let r = h
+        .press_label(&alice, &q, "A bone: shin, foot or another bone")
+        .await;
+    let q2 = one_edit(&r, me);
+    let before = h.load(me, &alice).unwrap();
+    assert_eq!(answers(&before), ["area=bone"]);
+    // The same press delivered again: nothing is recorded or sent twice.
+    let r = h.redeliver_last().await;
+    assert_silent(&r);
+    assert_eq!(answers(&h.load(me, &alice).unwrap()), ["area=bone"]);
+    // And the same typed answer delivered twice counts once.
+    let r = h.text(&alice, &chat, "yes").await;
+    one_sent(&r, me);
+    let after_typed = answers(&h.load(me, &alice).unwrap());
+    let r = h.redeliver_last().await;
+    assert_silent(&r);
+    assert_eq!(answers(&h.load(me, &alice).unwrap()), after_typed);
+    let _ = q2;
 }

@@ -20,6 +20,7 @@ fn member(check: u32, at: i64) -> Member {
         }),
         updated_at: at,
         rev: 0,
+        seen: vec![41, 42],
     }
 }
 
@@ -227,6 +228,7 @@ fn race(make: impl Fn() -> Box<dyn Store>) {
             check: None,
             updated_at: 0,
             rev: 0,
+            seen: vec![],
         }),
         &[],
     )

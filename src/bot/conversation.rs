@@ -60,9 +60,19 @@ impl Conversation<'_> {
         }
     }
 
-    /// Starts a new check (replacing any other of this member in this chat); a typed
-    /// description, if any, answers the first question.
-    pub fn start(&self, who: Who<'_>, first_text: Option<&str>, check_id: u32) -> Plan {
+    /// Starts a new check, replacing any other of this member in this chat (whose buttons are
+    /// removed); a typed description, if any, answers the first question.
+    pub fn start(
+        &self,
+        who: Who<'_>,
+        base: Option<Member>,
+        first_text: Option<&str>,
+        check_id: u32,
+    ) -> Plan {
+        let old_message = base
+            .as_ref()
+            .and_then(|m| m.check.as_ref())
+            .and_then(|c| c.message_id);
         let session = self.d.start_session(who.lang);
         let mut member = Member {
             check: Some(Check {
@@ -72,14 +82,12 @@ impl Conversation<'_> {
                 message_id: None,
             }),
             updated_at: self.now,
-            rev: 0,
+            ..base.unwrap_or_default()
         };
-        match first_text {
+        let mut plan = match first_text {
             Some(t) => {
                 let mut plan = self.apply(who, member, Input::Text(t), Via::Typed);
-                if plan.toast.is_some() {
-                    plan.toast = None;
-                }
+                plan.toast = None;
                 plan
             }
             None => {
@@ -90,7 +98,17 @@ impl Conversation<'_> {
                     toast: None,
                 }
             }
+        };
+        if let Some(message_id) = old_message {
+            plan.effects.insert(
+                0,
+                Effect::ClearButtons {
+                    chat: who.chat,
+                    message_id,
+                },
+            );
         }
+        plan
     }
 
     /// Applies an input to the member's check.
@@ -195,19 +213,20 @@ impl Conversation<'_> {
         };
         let cancelled = render::plain(self.d.ui().bot.cancelled.get(who.lang));
         let effects = match (via, check.message_id) {
-            (_, Some(message_id)) => {
-                let mut e = vec![Effect::Edit {
+            (Via::Button { message_id }, _) => vec![Effect::Edit {
+                chat: who.chat,
+                message_id,
+                text: cancelled,
+                keyboard: None,
+            }],
+            (Via::Typed, Some(message_id)) => vec![
+                Effect::ClearButtons {
                     chat: who.chat,
                     message_id,
-                    text: cancelled.clone(),
-                    keyboard: None,
-                }];
-                if via == Via::Typed {
-                    e.push(self.text(who.chat, cancelled));
-                }
-                e
-            }
-            (_, None) => vec![self.text(who.chat, cancelled)],
+                },
+                self.text(who.chat, cancelled),
+            ],
+            (Via::Typed, None) => vec![self.text(who.chat, cancelled)],
         };
         Plan {
             member: None,

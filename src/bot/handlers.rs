@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use teloxide::types::{CallbackQuery, Me, Message, User};
+use teloxide::types::{CallbackQuery, Me, Message, Update, User};
 
 use super::App;
 use super::callback::{self, Action, Press};
@@ -25,11 +25,45 @@ async fn blocking<R: Send + 'static>(
     Ok(tokio::task::spawn_blocking(move || f(store.as_ref())).await??)
 }
 
-/// Stores the plan's new state and replies atomically, then sends the replies in order.
+/// The update being handled, and the member state it was decided on.
+#[derive(Clone, Copy)]
+struct Turn<'a> {
+    update: u32,
+    base: &'a Option<Member>,
+}
+
+/// Raised when another instance changed the member between our read and our write: the
+/// whole update is handled again on fresh state.
+#[derive(Debug, thiserror::Error)]
+#[error("the member changed during the update")]
+struct Conflict;
+
+/// Raised for an update already applied (Telegram redelivers after a crash or a webhook
+/// timeout): nothing is done twice.
+#[derive(Debug, thiserror::Error)]
+#[error("update already handled")]
+struct Duplicate;
+
+/// How many update ids a member remembers, for redeliveries.
+const SEEN: usize = 16;
+
+/// Loads a member for `update`; a `Duplicate` error if that update was already applied.
+async fn load(app: &Arc<App>, key: MemberKey, update: u32) -> Result<Option<Member>, HandlerError> {
+    let member = blocking(app, move |s| s.load(key)).await?;
+    if member.as_ref().is_some_and(|m| m.seen.contains(&update)) {
+        return Err(Box::new(Duplicate));
+    }
+    Ok(member)
+}
+
+/// Stores the plan's new state and replies atomically (if the member is still as `turn.base`
+/// was), then sends the replies in order. The member record is kept, with the update's id,
+/// even when its check is over, so that a redelivered update is recognised.
 async fn carry_out<T: Telegram>(
     bot: &T,
     app: &Arc<App>,
     key: MemberKey,
+    turn: Turn<'_>,
     plan: Plan,
     query: Option<String>,
 ) -> HandlerResult {
@@ -38,8 +72,29 @@ async fn carry_out<T: Telegram>(
         effects,
         toast,
     } = plan;
+    let expected = turn.base.as_ref().map_or(0, |m| m.rev);
+    let mut seen = turn
+        .base
+        .as_ref()
+        .map(|m| m.seen.clone())
+        .unwrap_or_default();
+    seen.push(turn.update);
+    if seen.len() > SEEN {
+        seen.drain(..seen.len() - SEEN);
+    }
+    let member = Member {
+        seen,
+        updated_at: app.now(),
+        ..member.unwrap_or_default()
+    };
     let queued = effects.clone();
-    let ids = blocking(app, move |s| s.commit(key, member.as_ref(), &queued)).await?;
+    let ids = blocking(app, move |s| {
+        s.commit_if(key, expected, Some(&member), &queued)
+    })
+    .await?;
+    let Some(ids) = ids else {
+        return Err(Box::new(Conflict));
+    };
     if let Some(id) = query {
         let (text, alert) = match toast {
             Some((t, a)) => (Some(t), a),
@@ -53,25 +108,81 @@ async fn carry_out<T: Telegram>(
     Ok(())
 }
 
-/// A plain text reply, through the outbox like every other reply.
-async fn say<T: Telegram>(bot: &T, app: &Arc<App>, who: &Who<'_>, text: &str) -> HandlerResult {
+/// A plain text reply, through the outbox like every other reply; the member is unchanged.
+async fn say<T: Telegram>(
+    bot: &T,
+    app: &Arc<App>,
+    who: &Who<'_>,
+    update: u32,
+    text: &str,
+) -> HandlerResult {
+    let key = who.key();
+    let base = load(app, key, update).await?;
     let effect = Effect::Send {
         chat: who.chat,
         text: render::plain(text),
         keyboard: None,
         question_of: None,
     };
-    let key = who.key();
+    if base.is_none() {
+        // Someone with nothing stored (a /help, a greeting) gets no record either.
+        return queue(bot, app, key, effect).await;
+    }
+    let plan = Plan {
+        member: base.clone(),
+        effects: vec![effect],
+        toast: None,
+    };
+    carry_out(
+        bot,
+        app,
+        key,
+        Turn {
+            update,
+            base: &base,
+        },
+        plan,
+        None,
+    )
+    .await
+}
+
+/// Queues and sends a reply without storing anything about the member.
+async fn queue<T: Telegram>(
+    bot: &T,
+    app: &Arc<App>,
+    key: MemberKey,
+    effect: Effect,
+) -> HandlerResult {
     let queued = vec![effect.clone()];
-    let ids = blocking(app, move |s| {
-        let member = s.load(key)?;
-        s.commit(key, member.as_ref(), &queued)
-    })
-    .await?;
+    // Against "no member" and saving none: only the outbox entry is written.
+    let ids = blocking(app, move |s| s.commit_if(key, 0, None, &queued))
+        .await?
+        .ok_or(Conflict)?;
     for id in ids {
         telegram::deliver(bot, &app.store, id, &effect).await;
     }
     Ok(())
+}
+
+/// Handles an update, again on fresh state when another instance got in first; a duplicate
+/// update is dropped.
+async fn retrying<F, Fut>(mut handle: F) -> HandlerResult
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = HandlerResult>,
+{
+    for _ in 0..8 {
+        match handle().await {
+            Err(e) if e.is::<Conflict>() => continue,
+            Err(e) if e.is::<Duplicate>() => {
+                log::debug!("dropped an update already handled");
+                return Ok(());
+            }
+            other => return other,
+        }
+    }
+    Err("the same member kept changing; update dropped".into())
 }
 
 async fn who<'a>(
@@ -120,41 +231,73 @@ fn is_reply_to_me(msg: &Message, me: &Me) -> bool {
         .is_some_and(|u| u.id == me.id)
 }
 
-pub async fn on_message<T: Telegram>(bot: T, me: Me, msg: Message, app: Arc<App>) -> HandlerResult {
+pub async fn on_message<T: Telegram>(
+    bot: T,
+    me: Me,
+    msg: Message,
+    update: Update,
+    app: Arc<App>,
+) -> HandlerResult {
+    retrying(|| message(&bot, &me, &msg, update.id.0, &app)).await
+}
+
+async fn message<T: Telegram>(
+    bot: &T,
+    me: &Me,
+    msg: &Message,
+    update: u32,
+    app: &Arc<App>,
+) -> HandlerResult {
     let Some(user) = msg.from.as_ref().filter(|u| !u.is_bot) else {
         return Ok(());
     };
     let group = !msg.chat.is_private();
-    let who = who(&app, msg.chat.id.0, group, user).await?;
+    let who = who(app, msg.chat.id.0, group, user).await?;
     let bot_texts = &app.d.ui().bot;
     let Some(text) = msg.text() else {
         // Stickers, photos, voice...: a hint, and the check stays as it was.
-        if !group || is_reply_to_me(&msg, &me) {
-            say(&bot, &app, &who, bot_texts.unsupported.get(who.lang)).await?;
+        if !group || is_reply_to_me(msg, me) {
+            say(bot, app, &who, update, bot_texts.unsupported.get(who.lang)).await?;
         }
         return Ok(());
     };
-    if let Some((name, args)) = parse_command(text, &me) {
-        return command(&bot, &me, &app, who, &name, args).await;
+    if let Some((name, args)) = parse_command(text, me) {
+        return command(bot, me, app, who, update, &name, args).await;
     }
-    if group && !is_reply_to_me(&msg, &me) {
+    if group && !is_reply_to_me(msg, me) {
         return Ok(()); // group chatter that is not for the bot
     }
     let key = who.key();
-    let member = blocking(&app, move |s| s.load(key)).await?;
+    let base = load(app, key, update).await?;
     let conv = app.conversation(me.username());
-    let plan = match member {
+    let plan = match base.clone() {
         Some(m) if m.check.is_some() => conv.apply(who, m, Input::Text(text), Via::Typed),
         _ if group => {
-            say(&bot, &app, &who, bot_texts.no_check.get(who.lang)).await?;
-            return Ok(());
+            return say(bot, app, &who, update, bot_texts.no_check.get(who.lang)).await;
         }
-        _ => conv.start(who, Some(text), app.new_check_id()),
+        other => conv.start(who, other, Some(text), app.new_check_id()),
     };
-    carry_out(&bot, &app, key, plan, None).await
+    carry_out(
+        bot,
+        app,
+        key,
+        Turn {
+            update,
+            base: &base,
+        },
+        plan,
+        None,
+    )
+    .await
 }
 
-pub async fn on_edited<T: Telegram>(bot: T, me: Me, msg: Message, app: Arc<App>) -> HandlerResult {
+pub async fn on_edited<T: Telegram>(
+    bot: T,
+    me: Me,
+    msg: Message,
+    update: Update,
+    app: Arc<App>,
+) -> HandlerResult {
     let Some(user) = msg.from.as_ref().filter(|u| !u.is_bot) else {
         return Ok(());
     };
@@ -163,7 +306,8 @@ pub async fn on_edited<T: Telegram>(bot: T, me: Me, msg: Message, app: Arc<App>)
         return Ok(());
     }
     let who = who(&app, msg.chat.id.0, group, user).await?;
-    say(&bot, &app, &who, app.d.ui().bot.edited.get(who.lang)).await
+    let text = app.d.ui().bot.edited.get(who.lang);
+    retrying(|| say(&bot, &app, &who, update.id.0, text)).await
 }
 
 async fn command<T: Telegram>(
@@ -171,6 +315,7 @@ async fn command<T: Telegram>(
     me: &Me,
     app: &Arc<App>,
     who: Who<'_>,
+    update: u32,
     name: &str,
     args: &str,
 ) -> HandlerResult {
@@ -178,47 +323,69 @@ async fn command<T: Telegram>(
     let lang = who.lang;
     let key = who.key();
     let conv = app.conversation(me.username());
-    let load = || blocking(app, move |s| s.load(key));
     match name {
-        "start" if args == "check" => {
-            let plan = conv.start(who, None, app.new_check_id());
-            carry_out(bot, app, key, plan, None).await
-        }
         "start" if !who.group && render::parse_transfer_payload(args).is_some() => {
-            transfer(bot, me, app, who, args).await
+            transfer(bot, me, app, who, update, args).await
         }
-        "start" => say(bot, app, &who, texts.welcome.get(lang)).await,
-        "check" => {
-            let first = (!args.is_empty() && !who.group).then_some(args);
-            let plan = conv.start(who, first, app.new_check_id());
-            carry_out(bot, app, key, plan, None).await
+        "start" if args != "check" => say(bot, app, &who, update, texts.welcome.get(lang)).await,
+        "start" | "check" => {
+            let base = load(app, key, update).await?;
+            let first = (name == "check" && !args.is_empty() && !who.group).then_some(args);
+            let plan = conv.start(who, base.clone(), first, app.new_check_id());
+            carry_out(
+                bot,
+                app,
+                key,
+                Turn {
+                    update,
+                    base: &base,
+                },
+                plan,
+                None,
+            )
+            .await
         }
-        "back" => {
-            let plan = conv.apply(
-                who,
-                load().await?.unwrap_or_default(),
-                Input::Back,
-                Via::Typed,
-            );
-            carry_out(bot, app, key, plan, None).await
+        "back" | "cancel" => {
+            let base = load(app, key, update).await?;
+            let member = base.clone().unwrap_or_default();
+            let plan = if name == "back" {
+                conv.apply(who, member, Input::Back, Via::Typed)
+            } else {
+                conv.cancel(who, member, Via::Typed)
+            };
+            carry_out(
+                bot,
+                app,
+                key,
+                Turn {
+                    update,
+                    base: &base,
+                },
+                plan,
+                None,
+            )
+            .await
         }
-        "cancel" => {
-            let plan = conv.cancel(who, load().await?.unwrap_or_default(), Via::Typed);
-            carry_out(bot, app, key, plan, None).await
-        }
-        "help" => say(bot, app, &who, texts.help.get(lang)).await,
-        "privacy" => say(bot, app, &who, texts.privacy.get(lang)).await,
+        "help" => say(bot, app, &who, update, texts.help.get(lang)).await,
+        "privacy" => say(bot, app, &who, update, texts.privacy.get(lang)).await,
         "forget" => {
             let user = who.user;
             let n = blocking(app, move |s| s.forget_user(user)).await?;
             log::info!("forgot a user ({n} records)");
-            say(bot, app, &who, texts.forgotten.get(lang)).await
+            // Nothing is stored about them any more, and the confirmation stores nothing.
+            let effect = Effect::Send {
+                chat: who.chat,
+                text: render::plain(texts.forgotten.get(lang)),
+                keyboard: None,
+                question_of: None,
+            };
+            queue(bot, app, key, effect).await
         }
         "lang" => match app.d.lang(args.to_ascii_lowercase().as_str()) {
             Some(l) => {
                 let (user, code) = (who.user, app.d.lang_code(l).to_string());
                 blocking(app, move |s| s.set_user_lang(user, &code)).await?;
-                say(bot, app, &who, texts.lang_set.get(l)).await
+                say(bot, app, &who, update, texts.lang_set.get(l)).await
             }
             None => {
                 let keyboard = vec![
@@ -232,22 +399,33 @@ async fn command<T: Telegram>(
                         })
                         .collect(),
                 ];
-                let effect = Effect::Send {
-                    chat: who.chat,
-                    text: render::plain(texts.lang_prompt.get(lang)),
-                    keyboard: Some(keyboard),
-                    question_of: None,
-                };
+                let base = load(app, key, update).await?;
                 let plan = Plan {
-                    member: load().await?,
-                    effects: vec![effect],
+                    member: base.clone(),
+                    effects: vec![Effect::Send {
+                        chat: who.chat,
+                        text: render::plain(texts.lang_prompt.get(lang)),
+                        keyboard: Some(keyboard),
+                        question_of: None,
+                    }],
                     toast: None,
                 };
-                carry_out(bot, app, key, plan, None).await
+                carry_out(
+                    bot,
+                    app,
+                    key,
+                    Turn {
+                        update,
+                        base: &base,
+                    },
+                    plan,
+                    None,
+                )
+                .await
             }
         },
         _ if who.group => Ok(()), // probably another bot's command
-        _ => say(bot, app, &who, texts.unknown_command.get(lang)).await,
+        _ => say(bot, app, &who, update, texts.unknown_command.get(lang)).await,
     }
 }
 
@@ -265,22 +443,24 @@ async fn transfer<T: Telegram>(
     me: &Me,
     app: &Arc<App>,
     who: Who<'_>,
+    update: u32,
     payload: &str,
 ) -> HandlerResult {
     let texts = &app.d.ui().bot;
     let Some((group_chat, check_id)) = render::parse_transfer_payload(payload) else {
-        return say(bot, app, &who, texts.welcome.get(who.lang)).await;
+        return say(bot, app, &who, update, texts.welcome.get(who.lang)).await;
     };
     let group_key = MemberKey {
         chat: group_chat,
         user: who.user,
     };
-    let group_member = blocking(app, move |s| s.load(group_key)).await?;
-    let Some(mut check) = group_member
+    let group_base = load(app, group_key, update).await?;
+    let Some(mut check) = group_base
+        .clone()
         .and_then(|m| m.check)
         .filter(|c| c.id == check_id)
     else {
-        return say(bot, app, &who, texts.ended.get(who.lang)).await;
+        return say(bot, app, &who, update, texts.ended.get(who.lang)).await;
     };
     // The group message loses its buttons and says where the check went.
     let group_effects: Vec<Effect> = check
@@ -295,82 +475,117 @@ async fn transfer<T: Telegram>(
         .collect();
     check.message_id = None;
     check.version = check.version.wrapping_add(1);
-    let member = Member {
-        check: Some(check),
-        updated_at: app.now(),
-        rev: 0,
-    };
-    let conv = app.conversation(me.username());
     let private = Who {
         group: false,
         ..who
     };
+    let private_base = load(app, private.key(), update).await?;
+    let member = Member {
+        check: Some(check),
+        ..private_base.clone().unwrap_or_default()
+    };
+    let conv = app.conversation(me.username());
     let plan = conv.show_current(
         private,
         member,
         Via::Typed,
         Some(texts.continued_here.get(who.lang).to_string()),
     );
+    let group_plan = Plan {
+        member: group_base.clone().map(|m| Member { check: None, ..m }),
+        effects: group_effects,
+        toast: None,
+    };
     carry_out(
         bot,
         app,
         group_key,
-        Plan {
-            member: None,
-            effects: group_effects,
-            toast: None,
+        Turn {
+            update,
+            base: &group_base,
         },
+        group_plan,
         None,
     )
     .await?;
-    carry_out(bot, app, private.key(), plan, None).await
+    carry_out(
+        bot,
+        app,
+        private.key(),
+        Turn {
+            update,
+            base: &private_base,
+        },
+        plan,
+        None,
+    )
+    .await
 }
 
 pub async fn on_callback<T: Telegram>(
     bot: T,
     me: Me,
     q: CallbackQuery,
+    update: Update,
     app: Arc<App>,
+) -> HandlerResult {
+    retrying(|| callback(&bot, &me, &q, update.id.0, &app)).await
+}
+
+async fn callback<T: Telegram>(
+    bot: &T,
+    me: &Me,
+    q: &CallbackQuery,
+    update: u32,
+    app: &Arc<App>,
 ) -> HandlerResult {
     let texts = &app.d.ui().bot;
     let Some(message) = q.message.as_ref() else {
-        telegram::answer(&bot, q.id.0.clone(), None, false).await;
+        telegram::answer(bot, q.id.0.clone(), None, false).await;
         return Ok(());
     };
     let chat = message.chat();
-    let who = who(&app, chat.id.0, !chat.is_private(), &q.from).await?;
+    let who = who(app, chat.id.0, !chat.is_private(), &q.from).await?;
     let message_id = message.id().0;
     let query = q.id.0.clone();
-    let alert = |text: &str| (Some(text.to_string()), true);
+    let refuse = |text: &str| telegram::answer(bot, query.clone(), Some(text.to_string()), true);
     let press = q.data.as_deref().and_then(callback::decode);
+    let key = who.key();
     let (owner, check, version, action) = match press {
         None => {
-            let (t, a) = alert(texts.bad_button.get(who.lang));
-            telegram::answer(&bot, query, t, a).await;
+            refuse(texts.bad_button.get(who.lang)).await;
             return Ok(());
         }
         Some(Press::Lang(code)) => {
             let Some(l) = app.d.lang(code) else {
-                let (t, a) = alert(texts.bad_button.get(who.lang));
-                telegram::answer(&bot, query, t, a).await;
+                refuse(texts.bad_button.get(who.lang)).await;
                 return Ok(());
             };
             let (user, code) = (who.user, code.to_string());
-            blocking(&app, move |s| s.set_user_lang(user, &code)).await?;
-            let effect = Effect::Edit {
-                chat: who.chat,
-                message_id,
-                text: render::plain(texts.lang_set.get(l)),
-                keyboard: None,
-            };
-            let key = who.key();
-            let member = blocking(&app, move |s| s.load(key)).await?;
+            blocking(app, move |s| s.set_user_lang(user, &code)).await?;
+            let base = load(app, key, update).await?;
             let plan = Plan {
-                member,
-                effects: vec![effect],
+                member: base.clone(),
+                effects: vec![Effect::Edit {
+                    chat: who.chat,
+                    message_id,
+                    text: render::plain(texts.lang_set.get(l)),
+                    keyboard: None,
+                }],
                 toast: None,
             };
-            return carry_out(&bot, &app, key, plan, Some(query)).await;
+            return carry_out(
+                bot,
+                app,
+                key,
+                Turn {
+                    update,
+                    base: &base,
+                },
+                plan,
+                Some(query),
+            )
+            .await;
         }
         Some(Press::Check {
             owner,
@@ -380,15 +595,15 @@ pub async fn on_callback<T: Telegram>(
         }) => (owner, check, version, action),
     };
     if owner != who.user {
-        let (t, a) = alert(texts.not_yours.get(who.lang));
-        telegram::answer(&bot, query, t, a).await;
+        refuse(texts.not_yours.get(who.lang)).await;
         return Ok(());
     }
-    let key = who.key();
-    let member = blocking(&app, move |s| s.load(key)).await?;
-    let Some(member) = member.filter(|m| m.check.as_ref().is_some_and(|c| c.id == check)) else {
-        let (t, a) = alert(texts.ended.get(who.lang));
-        telegram::answer(&bot, query, t, a).await;
+    let base = load(app, key, update).await?;
+    let Some(member) = base
+        .clone()
+        .filter(|m| m.check.as_ref().is_some_and(|c| c.id == check))
+    else {
+        refuse(texts.ended.get(who.lang)).await;
         return Ok(());
     };
     let conv = app.conversation(me.username());
@@ -409,5 +624,16 @@ pub async fn on_callback<T: Telegram>(
             Action::Cancel => conv.cancel(who, member, via),
         }
     };
-    carry_out(&bot, &app, key, plan, Some(query)).await
+    carry_out(
+        bot,
+        app,
+        key,
+        Turn {
+            update,
+            base: &base,
+        },
+        plan,
+        Some(query),
+    )
+    .await
 }

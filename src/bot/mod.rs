@@ -135,7 +135,9 @@ pub struct Webhook {
 
 /// A webhook secret is 1 to 256 characters of `A-Za-z0-9_-` (Bot API rule).
 pub fn valid_secret(s: &str) -> bool {
-    (1..=256).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    (1..=256).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Runs the bot with long polling (or a webhook) until Ctrl-C. Exit code 2 for a missing or rejected token.

@@ -304,6 +304,15 @@ impl Harness {
         self.bot.get_responses()
     }
 
+    /// Delivers the last update again, with the same update id (as Telegram does after a
+    /// crash before the offset was confirmed, or when a webhook call is retried).
+    pub async fn redeliver_last(&mut self) -> Responses {
+        let again = self.bot.updates.clone();
+        self.bot.dispatch().await;
+        self.bot.updates = again;
+        self.bot.get_responses()
+    }
+
     /// `from` types `text` in `chat`.
     pub async fn text(&mut self, from: &User, chat: &Chat, text: &str) -> Responses {
         self.dispatch(
@@ -335,11 +344,14 @@ impl Harness {
             .from(from.clone())
     }
 
+    /// The member's stored state while they have a check; `None` once it is over (the bot
+    /// keeps a record of recent update ids, without any check, to recognise redeliveries).
     pub fn load(&self, chat: i64, user: &User) -> Option<Member> {
         self.app
             .store
             .load(key(chat, user))
             .expect("store readable")
+            .filter(|m| m.check.is_some())
     }
 
     /// What a member's stored state means to them: the check and when it last changed

@@ -28,6 +28,9 @@ pub struct Member {
     /// so two instances handling the same member at once cannot overwrite each other.
     #[serde(default)]
     pub rev: u64,
+    /// Ids of the member's last updates, so that a redelivered update is not applied twice.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen: Vec<u32>,
 }
 
 /// A check in progress.
@@ -99,7 +102,9 @@ pub fn open(spec: &str) -> Result<std::sync::Arc<dyn Store>> {
         Ok(std::sync::Arc::new(RedisStore::open(spec, "gymtriage:")?))
     } else {
         let path = spec.strip_prefix("sqlite:").unwrap_or(spec);
-        Ok(std::sync::Arc::new(SqliteStore::open(std::path::Path::new(path))?))
+        Ok(std::sync::Arc::new(SqliteStore::open(
+            std::path::Path::new(path),
+        )?))
     }
 }
 
