@@ -18,20 +18,79 @@ use crate::urgency::Urgency;
 /// The flow id that outcome files use for the outcomes shared by every flow.
 pub const SHARED_FLOW: &str = "any";
 
+/// Dialogue files in memory: path relative to the dialogue folder (`flows/back.toml`) → bytes.
+pub type Files = BTreeMap<PathBuf, Vec<u8>>;
+
 /// Loads, compiles and validates the dialogue directory `dir`.
 pub fn load(dir: &Path) -> Result<Dialogues, LoadError> {
+    load_files(dir, &read_files(dir)?)
+}
+
+/// Reads the dialogue files of `dir`: `gymtriage.toml`, `ui.toml`, `flows/*.toml`,
+/// `outcomes/*.toml`.
+pub fn read_files(dir: &Path) -> Result<Files, LoadError> {
+    let mut files = Files::new();
+    let mut problems = Vec::new();
+    let mut wanted = vec![PathBuf::from("gymtriage.toml"), PathBuf::from("ui.toml")];
+    for sub in ["flows", "outcomes"] {
+        match std::fs::read_dir(dir.join(sub)) {
+            Ok(entries) => {
+                for e in entries.flatten() {
+                    let path = e.path();
+                    if path.extension().is_some_and(|x| x == "toml")
+                        && let Some(name) = path.file_name()
+                    {
+                        wanted.push(Path::new(sub).join(name));
+                    }
+                }
+            }
+            Err(e) => problems.push(Diagnostic {
+                file: dir.join(sub),
+                position: None,
+                message: format!("cannot read folder: {e}"),
+            }),
+        }
+    }
+    for rel in wanted {
+        match std::fs::read(dir.join(&rel)) {
+            Ok(bytes) => {
+                files.insert(rel, bytes);
+            }
+            Err(e) => problems.push(Diagnostic {
+                file: dir.join(&rel),
+                position: None,
+                message: format!("cannot read file: {e}"),
+            }),
+        }
+    }
+    if problems.is_empty() {
+        Ok(files)
+    } else {
+        Err(LoadError {
+            diagnostics: problems,
+        })
+    }
+}
+
+/// Loads dialogue files already in memory; `dir` only names them in messages.
+pub fn load_files(dir: &Path, files: &Files) -> Result<Dialogues, LoadError> {
     let mut c = Compiler::default();
-    let manifest = c.parse_file::<schema::Manifest>(&dir.join("gymtriage.toml"));
-    let ui = c.parse_file::<schema::UiFile>(&dir.join("ui.toml"));
-    let flows: Vec<_> = c
-        .toml_files(&dir.join("flows"))
+    let manifest = c.parse_file::<schema::Manifest>(dir, files, Path::new("gymtriage.toml"));
+    let ui = c.parse_file::<schema::UiFile>(dir, files, Path::new("ui.toml"));
+    let in_folder = |sub: &'static str| {
+        files
+            .keys()
+            .filter(move |p| p.parent() == Some(Path::new(sub)))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let flows: Vec<_> = in_folder("flows")
         .iter()
-        .filter_map(|p| c.parse_file::<schema::FlowFile>(p))
+        .filter_map(|p| c.parse_file::<schema::FlowFile>(dir, files, p))
         .collect();
-    let outcomes: Vec<_> = c
-        .toml_files(&dir.join("outcomes"))
+    let outcomes: Vec<_> = in_folder("outcomes")
         .iter()
-        .filter_map(|p| c.parse_file::<schema::OutcomeFile>(p))
+        .filter_map(|p| c.parse_file::<schema::OutcomeFile>(dir, files, p))
         .collect();
     let (Some(manifest), Some(ui)) = (manifest, ui) else {
         return Err(c.finish());
@@ -84,39 +143,25 @@ impl Compiler {
         self.map.loc(file, &spanned.span())
     }
 
-    /// The `.toml` files of a folder, sorted so that messages come in a stable order.
-    fn toml_files(&mut self, dir: &Path) -> Vec<PathBuf> {
-        match std::fs::read_dir(dir) {
-            Ok(entries) => {
-                let mut files: Vec<PathBuf> = entries
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-                    .collect();
-                files.sort();
-                files
-            }
+    fn parse_file<T: DeserializeOwned>(
+        &mut self,
+        dir: &Path,
+        files: &Files,
+        rel: &Path,
+    ) -> Option<Parsed<T>> {
+        let path = dir.join(rel);
+        let Some(bytes) = files.get(rel) else {
+            self.io_error(&path, "missing file".to_string());
+            return None;
+        };
+        let text = match String::from_utf8(bytes.clone()) {
+            Ok(text) => text,
             Err(e) => {
-                self.io_error(dir, format!("cannot read folder: {e}"));
-                Vec::new()
-            }
-        }
-    }
-
-    fn parse_file<T: DeserializeOwned>(&mut self, path: &Path) -> Option<Parsed<T>> {
-        let text = match std::fs::read(path) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => text,
-                Err(e) => {
-                    self.io_error(path, format!("not valid UTF-8: {e}"));
-                    return None;
-                }
-            },
-            Err(e) => {
-                self.io_error(path, format!("cannot read file: {e}"));
+                self.io_error(&path, format!("not valid UTF-8: {e}"));
                 return None;
             }
         };
-        let file = self.map.add(path, text);
+        let file = self.map.add(&path, text);
         match toml::from_str::<T>(self.map.text(file)) {
             Ok(value) => Some((file, value)),
             Err(e) => {

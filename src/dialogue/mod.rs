@@ -8,5 +8,5 @@ pub mod schema;
 pub mod validate;
 
 pub use diagnostic::{Diagnostic, LoadError};
-pub use load::load;
+pub use load::{Files, load, load_files, read_files};
 pub use model::{Dialogues, Lang, Text};
