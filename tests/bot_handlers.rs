@@ -1066,3 +1066,57 @@ async fn a_redelivered_update_is_not_applied_twice() {
     assert_eq!(answers(&h.load(me, &alice).unwrap()), after_typed);
     let _ = q2;
 }
+
+#[tokio::test]
+async fn a_member_flooding_a_group_is_slowed_down_without_hurting_the_others() {
+    // Five updates at once, then one every 100 s: the test is far faster than the refill.
+    let mut h = Harness::with_limiter(gymtriage::bot::limiter::Limiter::new(5.0, 0.01));
+    let (mallory, alice) = (user(8101, "Mallory", "en"), user(8102, "Alice", "en"));
+    let g = group();
+    let r = h.text(&mallory, &g, "/check").await;
+    let q = one_sent(&r, GROUP);
+    for _ in 0..4 {
+        h.text(&mallory, &g, "/help").await;
+    }
+    // The sixth update: one warning, then silence.
+    let r = h.text(&mallory, &g, "/help").await;
+    assert_eq!(one_sent(&r, GROUP).text, en(&ui().bot.slow_down));
+    for _ in 0..3 {
+        let r = h.text(&mallory, &g, "/help").await;
+        assert_silent(&r);
+    }
+    let r = h
+        .press_label(&mallory, &q, "A bone: shin, foot or another bone")
+        .await;
+    assert_silent(&r);
+    assert!(answers(&h.load(GROUP, &mallory).unwrap()).is_empty());
+    // A very long text is refused by the engine like any bad answer, never a crash.
+    // Alice, in the same group, is served as usual.
+    let r = h.text(&alice, &g, "/check").await;
+    let qa = one_sent(&r, GROUP);
+    let r = h
+        .press_label(&alice, &qa, "A bone: shin, foot or another bone")
+        .await;
+    one_edit(&r, GROUP);
+    assert_eq!(answers(&h.load(GROUP, &alice).unwrap()), ["area=bone"]);
+}
+
+#[tokio::test]
+async fn a_very_long_text_is_refused_politely_and_loses_nothing() {
+    let mut h = Harness::new();
+    let bob = user(8201, "Bob", "en");
+    let chat = private(&bob);
+    let me = chat.id.0;
+    let r = h.text(&bob, &chat, "/check").await;
+    one_sent(&r, me);
+    let long = "my back hurts ".repeat(300);
+    let r = h.text(&bob, &chat, &long).await;
+    let again = one_sent(&r, me);
+    assert!(
+        again.text.contains(&en(&ui().messages.too_long)),
+        "{}",
+        again.text
+    );
+    assert!(again.text.contains("Where does it hurt?"));
+    assert!(answers(&h.load(me, &bob).unwrap()).is_empty());
+}

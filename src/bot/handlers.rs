@@ -8,6 +8,7 @@ use teloxide::types::{CallbackQuery, Me, Message, Update, User};
 use super::App;
 use super::callback::{self, Action, Press};
 use super::conversation::{Plan, Via, Who};
+use super::limiter::Verdict;
 use super::render;
 use super::store::{Effect, Member, MemberKey, Store};
 use super::telegram::{self, Telegram};
@@ -147,6 +148,15 @@ async fn say<T: Telegram>(
     .await
 }
 
+fn plain_send(chat: i64, text: String) -> Effect {
+    Effect::Send {
+        chat,
+        text,
+        keyboard: None,
+        question_of: None,
+    }
+}
+
 /// Queues and sends a reply without storing anything about the member.
 async fn queue<T: Telegram>(
     bot: &T,
@@ -155,8 +165,13 @@ async fn queue<T: Telegram>(
     effect: Effect,
 ) -> HandlerResult {
     let queued = vec![effect.clone()];
-    // Against "no member" and saving none: only the outbox entry is written.
-    let ids = blocking(app, move |s| s.commit_if(key, 0, None, &queued))
+    // Filed under user 0, who never has a member record: only the outbox entry is written,
+    // and it does not depend on (or conflict with) the member's own state.
+    let nobody = MemberKey {
+        chat: key.chat,
+        user: 0,
+    };
+    let ids = blocking(app, move |s| s.commit_if(nobody, 0, None, &queued))
         .await?
         .ok_or(Conflict)?;
     for id in ids {
@@ -254,6 +269,20 @@ async fn message<T: Telegram>(
     let group = !msg.chat.is_private();
     let who = who(app, msg.chat.id.0, group, user).await?;
     let bot_texts = &app.d.ui().bot;
+    // In a group only commands and replies to the bot are for it (with privacy mode on,
+    // Telegram sends nothing else); other chatter is neither answered nor counted.
+    let command = msg.text().and_then(|t| parse_command(t, me));
+    if group && command.is_none() && !is_reply_to_me(msg, me) {
+        return Ok(());
+    }
+    match app.limiter.check(who.key()) {
+        Verdict::Allow => {}
+        Verdict::Warn => {
+            let text = render::plain(bot_texts.slow_down.get(who.lang));
+            return queue(bot, app, who.key(), plain_send(who.chat, text)).await;
+        }
+        Verdict::Drop => return Ok(()),
+    }
     let Some(text) = msg.text() else {
         // Stickers, photos, voice...: a hint, and the check stays as it was.
         if !group || is_reply_to_me(msg, me) {
@@ -261,11 +290,8 @@ async fn message<T: Telegram>(
         }
         return Ok(());
     };
-    if let Some((name, args)) = parse_command(text, me) {
-        return command(bot, me, app, who, update, &name, args).await;
-    }
-    if group && !is_reply_to_me(msg, me) {
-        return Ok(()); // group chatter that is not for the bot
+    if let Some((name, args)) = command {
+        return self::command(bot, me, app, who, update, &name, args).await;
     }
     let key = who.key();
     let base = load(app, key, update).await?;
@@ -548,6 +574,18 @@ async fn callback<T: Telegram>(
     let who = who(app, chat.id.0, !chat.is_private(), &q.from).await?;
     let message_id = message.id().0;
     let query = q.id.0.clone();
+    match app.limiter.check(who.key()) {
+        Verdict::Allow => {}
+        Verdict::Warn => {
+            let text = texts.slow_down.get(who.lang).to_string();
+            telegram::answer(bot, query, Some(text), false).await;
+            return Ok(());
+        }
+        Verdict::Drop => {
+            telegram::answer(bot, query, None, false).await;
+            return Ok(());
+        }
+    }
     let refuse = |text: &str| telegram::answer(bot, query.clone(), Some(text.to_string()), true);
     let press = q.data.as_deref().and_then(callback::decode);
     let key = who.key();

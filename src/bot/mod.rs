@@ -5,6 +5,7 @@
 pub mod callback;
 pub mod conversation;
 pub mod handlers;
+pub mod limiter;
 pub mod logging;
 pub mod render;
 pub mod store;
@@ -32,6 +33,8 @@ pub struct App {
     pub ttl: Duration,
     /// Unix seconds now; replaceable so that tests control time.
     pub clock: Box<dyn Fn() -> i64 + Send + Sync>,
+    /// Per-member flood control.
+    pub limiter: limiter::Limiter,
 }
 
 impl App {
@@ -45,6 +48,7 @@ impl App {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs() as i64)
             }),
+            limiter: limiter::Limiter::default(),
         }
     }
 

@@ -273,14 +273,45 @@ pub struct Harness {
 
 impl Harness {
     pub fn new() -> Harness {
+        Harness::with_limiter(gymtriage::bot::limiter::Limiter::default())
+    }
+
+    /// The store under test: SQLite in memory, or Redis when `GYMTRIAGE_TEST_STORAGE` names
+    /// one (`.ci/run` runs the suite both ways), under a fresh key prefix.
+    fn store() -> Arc<dyn Store> {
+        match std::env::var("GYMTRIAGE_TEST_STORAGE") {
+            Ok(url) if url.starts_with("redis://") => {
+                static N: AtomicU32 = AtomicU32::new(0);
+                let prefix = format!(
+                    "gymtriage-test:handlers:{}:{}:{}:",
+                    std::process::id(),
+                    N.fetch_add(1, Ordering::SeqCst),
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos())
+                );
+                Arc::new(
+                    gymtriage::bot::store::RedisStore::open(&url, &prefix)
+                        .unwrap_or_else(|e| panic!("Redis at {url}: {e}")),
+                )
+            }
+            _ => Arc::new(SqliteStore::in_memory().expect("an in-memory store")),
+        }
+    }
+
+    pub fn with_limiter(limiter: gymtriage::bot::limiter::Limiter) -> Harness {
         // The mock bot takes teloxide_tests' global lock: create it before anything else.
         let mut bot = MockBot::new(
             MockMessageText::new().text("placeholder"),
             schema::<teloxide::Bot>(),
         );
         bot.me(MockMe::new().username(BOT_USERNAME).first_name("gymtriage"));
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().expect("an in-memory store"));
-        let mut app = App::new(dialogues().clone(), store, Duration::from_secs(24 * 3600));
+        let mut app = App::new(
+            dialogues().clone(),
+            Self::store(),
+            Duration::from_secs(24 * 3600),
+        );
+        app.limiter = limiter;
         let now = Arc::new(AtomicI64::new(T0));
         let clock = now.clone();
         app.clock = Box::new(move || clock.load(Ordering::SeqCst));
