@@ -64,3 +64,82 @@ pub fn init(secrets: Vec<String>) {
         log::set_max_level(max);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn logger(sink: &Sink) -> Redacting {
+        let inner = env_logger::Builder::new()
+            .filter_level(LevelFilter::Trace)
+            .target(env_logger::Target::Pipe(Box::new(sink.clone())))
+            .build();
+        Redacting {
+            inner,
+            secrets: vec!["123:SECRET".into()],
+        }
+    }
+
+    fn emit(l: &Redacting, target: &str, level: log::Level, msg: &str) {
+        l.log(
+            &Record::builder()
+                .target(target)
+                .level(level)
+                .args(format_args!("{msg}"))
+                .build(),
+        );
+    }
+
+    #[test]
+    fn the_token_is_redacted_and_http_crates_stay_quiet_below_info() {
+        let sink = Sink::default();
+        let l = logger(&sink);
+        emit(
+            &l,
+            "gymtriage::bot",
+            log::Level::Warn,
+            "POST /bot123:SECRET/SendMessage failed",
+        );
+        emit(
+            &l,
+            "reqwest::connect",
+            log::Level::Trace,
+            "body: my bladder answer",
+        );
+        emit(
+            &l,
+            "hyper_util::client",
+            log::Level::Debug,
+            "url /bot123:SECRET/GetMe",
+        );
+        emit(
+            &l,
+            "teloxide::update_listeners::webhooks",
+            log::Level::Error,
+            "Cannot parse an update.\nValue: {\"text\":\"my groin is numb\"}",
+        );
+        let out = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            out.contains("POST /bot<redacted>/SendMessage failed"),
+            "{out}"
+        );
+        assert!(!out.contains("SECRET"), "{out}");
+        assert!(!out.contains("bladder") && !out.contains("numb"), "{out}");
+        assert!(out.contains("update body not logged"), "{out}");
+    }
+}
