@@ -96,7 +96,13 @@ impl SourceMap {
     }
 
     pub fn diagnostic(&self, loc: Loc, message: impl Into<String>) -> Diagnostic {
-        let f = &self.files[loc.file];
+        let Some(f) = self.files.get(loc.file) else {
+            return Diagnostic {
+                file: PathBuf::from("<unknown file>"),
+                position: None,
+                message: message.into(),
+            };
+        };
         let offset = loc.offset.min(f.text.len());
         let line = f.line_starts.partition_point(|&s| s <= offset);
         let start = f.line_starts[line - 1];

@@ -31,7 +31,11 @@ pub fn load(dir: &Path) -> Result<Dialogues, LoadError> {
 pub fn read_files(dir: &Path) -> Result<Files, LoadError> {
     let mut files = Files::new();
     let mut problems = Vec::new();
-    let mut wanted = vec![PathBuf::from("gymtriage.toml"), PathBuf::from("ui.toml")];
+    let mut wanted = vec![
+        PathBuf::from("gymtriage.toml"),
+        PathBuf::from("ui.toml"),
+        PathBuf::from("followup.toml"),
+    ];
     for sub in ["flows", "outcomes"] {
         match std::fs::read_dir(dir.join(sub)) {
             Ok(entries) => {
@@ -77,6 +81,7 @@ pub fn load_files(dir: &Path, files: &Files) -> Result<Dialogues, LoadError> {
     let mut c = Compiler::default();
     let manifest = c.parse_file::<schema::Manifest>(dir, files, Path::new("gymtriage.toml"));
     let ui = c.parse_file::<schema::UiFile>(dir, files, Path::new("ui.toml"));
+    let followup = c.parse_file::<schema::FollowUpFile>(dir, files, Path::new("followup.toml"));
     let in_folder = |sub: &'static str| {
         files
             .keys()
@@ -92,10 +97,12 @@ pub fn load_files(dir: &Path, files: &Files) -> Result<Dialogues, LoadError> {
         .iter()
         .filter_map(|p| c.parse_file::<schema::OutcomeFile>(dir, files, p))
         .collect();
-    let (Some(manifest), Some(ui)) = (manifest, ui) else {
+    let (Some(manifest), Some(ui), Some(followup)) = (manifest, ui, followup) else {
         return Err(c.finish());
     };
-    let dialogues = c.compile(manifest, ui, flows, outcomes);
+    let mut dialogues = c.compile(manifest, ui, flows, outcomes);
+    dialogues.followups = c.compile_followups(followup, &dialogues);
+    dialogues.source_map = std::mem::take(&mut c.map);
     if !c.diagnostics.is_empty() {
         return Err(c.finish());
     }
@@ -425,10 +432,11 @@ impl Compiler {
             flows,
             outcomes,
             ui,
+            followups: FollowUps::empty(&Text(Box::new([]))),
             question_index: question_index.into_iter().collect(),
             red_flags,
             volunteered,
-            source_map: std::mem::take(&mut self.map),
+            source_map: SourceMap::default(),
         }
     }
 
@@ -771,6 +779,133 @@ impl Compiler {
             watch_for,
             prevention,
             sources: ids,
+        }
+    }
+}
+
+impl FollowUps {
+    /// A placeholder until `followup.toml` is compiled.
+    fn empty(t: &Text) -> FollowUps {
+        let when = schema::When {
+            tomorrow: t.clone(),
+            two_days: t.clone(),
+            three_days: t.clone(),
+            week: t.clone(),
+            never: t.clone(),
+        };
+        FollowUps {
+            offer: t.clone(),
+            suggested: t.clone(),
+            declined: t.clone(),
+            scheduled: t.clone(),
+            when,
+            status: t.clone(),
+            gone: t.clone(),
+            better: t.clone(),
+            same: t.clone(),
+            worse: t.clone(),
+            gone_reply: t.clone(),
+            better_reply: t.clone(),
+            same_early_reply: t.clone(),
+            again: t.clone(),
+            areas: Vec::new(),
+        }
+    }
+}
+
+impl Compiler {
+    fn compile_followups(&mut self, (file, f): Parsed<schema::FollowUpFile>, d: &Dialogues) -> FollowUps {
+        let w = &f.when;
+        let when = schema::When {
+            tomorrow: self.text(file, &w.tomorrow),
+            two_days: self.text(file, &w.two_days),
+            three_days: self.text(file, &w.three_days),
+            week: self.text(file, &w.week),
+            never: self.text(file, &w.never),
+        };
+        let mut areas: Vec<Option<Area>> = vec![None; d.flows.len()];
+        for a in &f.area {
+            let loc = self.at(file, &a.flow);
+            let Some(flow) = d.flows.iter().position(|x| x.id == *a.flow.get_ref()) else {
+                self.error(loc, format!("unknown flow `{}` (dangling reference)", a.flow.get_ref()));
+                continue;
+            };
+            if areas[flow].is_some() {
+                self.error(loc, format!("flow `{}` has two [[area]] entries", a.flow.get_ref()));
+            }
+            let days = *a.default_days.get_ref();
+            if !matches!(days, 1 | 2 | 3 | 7) {
+                let dloc = self.at(file, &a.default_days);
+                self.error(dloc, "default_days must be one of the offered delays: 1, 2, 3 or 7");
+            }
+            if *a.limit_days.get_ref() == 0 {
+                let lloc = self.at(file, &a.limit_days);
+                self.error(lloc, "limit_days must be at least 1");
+            }
+            let mut recheck = Vec::new();
+            for r in &a.recheck {
+                let rloc = self.at(file, r);
+                match d.question_index.get(r.get_ref()) {
+                    Some(&q) if d.questions[q].flow == flow => recheck.push(q),
+                    Some(_) => self.error(
+                        rloc,
+                        format!("question `{}` is not part of flow `{}`", r.get_ref(), a.flow.get_ref()),
+                    ),
+                    None => self.error(
+                        rloc,
+                        format!("unknown question `{}` (dangling reference)", r.get_ref()),
+                    ),
+                }
+            }
+            let late = Rule {
+                urgency: a.late.urgency,
+                reason: self.text(file, &a.late.reason),
+            };
+            let worse = Rule {
+                urgency: a.worse.urgency,
+                reason: self.text(file, &a.worse.reason),
+            };
+            for (name, rule) in [("late", &late), ("worse", &worse)] {
+                if rule.urgency == Urgency::SelfCare || rule.urgency == Urgency::Emergency {
+                    self.error(
+                        loc,
+                        format!("`{name}` must raise to see_professional or urgent (it is {})", rule.urgency),
+                    );
+                }
+            }
+            areas[flow] = Some(Area {
+                default_days: days,
+                limit_days: *a.limit_days.get_ref(),
+                recheck,
+                late,
+                worse,
+            });
+        }
+        // Every flow that can end in self-care or see-a-professional needs its rules.
+        for (i, flow) in d.flows.iter().enumerate() {
+            if flow.body != Body::None && areas[i].is_none() {
+                self.error(
+                    Loc { file, offset: 0 },
+                    format!("flow `{}` has no [[area]] with follow-up rules", flow.id),
+                );
+            }
+        }
+        FollowUps {
+            offer: self.text(file, &f.offer),
+            suggested: self.text(file, &f.suggested),
+            declined: self.text(file, &f.declined),
+            scheduled: self.text(file, &f.scheduled),
+            when,
+            status: self.text(file, &f.status),
+            gone: self.text(file, &f.gone),
+            better: self.text(file, &f.better),
+            same: self.text(file, &f.same),
+            worse: self.text(file, &f.worse),
+            gone_reply: self.text(file, &f.gone_reply),
+            better_reply: self.text(file, &f.better_reply),
+            same_early_reply: self.text(file, &f.same_early_reply),
+            again: self.text(file, &f.again),
+            areas,
         }
     }
 }

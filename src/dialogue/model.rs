@@ -166,6 +166,44 @@ pub struct Ui {
     pub bot: BotTexts,
 }
 
+/// A follow-up rule: the level it raises to and why (`{days}` stands for the days elapsed).
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub urgency: Urgency,
+    pub reason: Text,
+}
+
+/// The follow-up rules of one flow.
+#[derive(Debug, Clone)]
+pub struct Area {
+    pub default_days: u32,
+    pub limit_days: u32,
+    /// Warning-sign questions of the flow asked again when it is the same or worse.
+    pub recheck: Vec<usize>,
+    pub late: Rule,
+    pub worse: Rule,
+}
+
+/// Everything about check-ins: wording, and the rules per flow (indexed like `flows`).
+#[derive(Debug, Clone)]
+pub struct FollowUps {
+    pub offer: Text,
+    pub suggested: Text,
+    pub declined: Text,
+    pub scheduled: Text,
+    pub when: crate::dialogue::schema::When<Text>,
+    pub status: Text,
+    pub gone: Text,
+    pub better: Text,
+    pub same: Text,
+    pub worse: Text,
+    pub gone_reply: Text,
+    pub better_reply: Text,
+    pub same_early_reply: Text,
+    pub again: Text,
+    pub areas: Vec<Option<Area>>,
+}
+
 /// A source article.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -185,6 +223,7 @@ pub struct Dialogues {
     pub(crate) flows: Vec<Flow>,
     pub(crate) outcomes: Vec<OutcomeText>,
     pub(crate) ui: Ui,
+    pub(crate) followups: FollowUps,
     pub(crate) question_index: HashMap<String, usize>,
     /// Emergency options that have free-text patterns: scanned in every message.
     pub(crate) red_flags: Vec<(usize, usize)>,
@@ -251,6 +290,10 @@ impl Dialogues {
         &self.ui
     }
 
+    pub fn followups(&self) -> &FollowUps {
+        &self.followups
+    }
+
     pub fn disclaimer(&self) -> &Text {
         &self.disclaimer
     }
@@ -270,6 +313,10 @@ impl Dialogues {
                 all.push(&fi.reason);
                 all.extend(fi.advice.iter());
             }
+        }
+        for a in self.followups.areas.iter().flatten() {
+            all.push(&a.late.reason);
+            all.push(&a.worse.reason);
         }
         for o in &self.outcomes {
             all.push(&o.headline);

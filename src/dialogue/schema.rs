@@ -254,3 +254,53 @@ pub struct RawOutcome {
     pub prevention: Vec<RawText>,
     pub sources: Vec<Spanned<String>>,
 }
+
+/// `followup.toml`: the check-ins after an outcome.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowUpFile {
+    pub offer: RawText,
+    pub suggested: RawText,
+    pub declined: RawText,
+    pub scheduled: RawText,
+    pub when: When<RawText>,
+    pub status: RawText,
+    pub gone: RawText,
+    pub better: RawText,
+    pub same: RawText,
+    pub worse: RawText,
+    pub gone_reply: RawText,
+    pub better_reply: RawText,
+    pub same_early_reply: RawText,
+    pub again: RawText,
+    pub area: Vec<RawArea>,
+}
+
+/// The check-in delays offered after an outcome.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct When<T> {
+    pub tomorrow: T,
+    pub two_days: T,
+    pub three_days: T,
+    pub week: T,
+    pub never: T,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawArea {
+    pub flow: Spanned<String>,
+    pub default_days: Spanned<u32>,
+    pub limit_days: Spanned<u32>,
+    pub recheck: Vec<Spanned<String>>,
+    pub late: RawRule,
+    pub worse: RawRule,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    pub urgency: Urgency,
+    pub reason: RawText,
+}
