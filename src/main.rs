@@ -30,6 +30,10 @@ enum Command {
         /// Speak the JSON-lines protocol on stdin/stdout, for other programs.
         #[arg(long)]
         json: bool,
+        /// After a self-care or see-a-professional outcome, run the check-in as if it came
+        /// DAYS later ("how is it now?"), to try the follow-up rules without Telegram.
+        #[arg(long, value_name = "DAYS")]
+        followup: Option<u32>,
         /// Folder of dialogue files.
         #[arg(long, value_name = "DIR")]
         dialogues: Option<PathBuf>,
@@ -125,6 +129,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Chat {
             lang,
             json,
+            followup,
             dialogues,
         } => {
             let d = match load(&dialogue_dir(dialogues)) {
@@ -145,6 +150,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 &d,
                 &mut session,
                 json,
+                followup,
                 stdin.lock(),
                 std::io::stdout().lock(),
             )

@@ -86,3 +86,31 @@ fn graph_can_show_one_flow() {
     let (ok, _, err) = gymtriage(&["graph", "--flow", "nope"], b"");
     assert!(!ok && err.contains("unknown flow"));
 }
+
+#[test]
+fn chat_followup_runs_the_check_in_after_the_outcome() {
+    // Back soreness, then the check-in 8 days later: the same, no warning signs.
+    let script =
+        b"my lower back aches\nno\nno\nno\n4\n2\n1\n2\n1\n1\n4\nsame\nno\nno\nno\nnone of these\n";
+    let (ok, out, _) = gymtriage(&["chat", "--followup", "8"], script);
+    assert!(ok);
+    assert!(out.contains("=== Self-care ==="), "{out}");
+    assert!(out.contains("It's been 8 day(s) since your check"), "{out}");
+    assert!(
+        out.contains("Still hurting 8 days after your check"),
+        "{out}"
+    );
+    assert!(
+        out.contains("=== See a professional if it doesn't settle ==="),
+        "{out}"
+    );
+
+    // Two days later and better: encouragement, no new outcome. Over JSON this time.
+    let script = b"my lower back aches\nno\nno\nno\nno\ndelayed\ndull\ndiffuse\neases\nshort\nnone\nbetter\n";
+    let (ok, out, _) = gymtriage(&["chat", "--json", "--followup", "2"], script);
+    assert!(ok);
+    let last: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(last["type"], "followup");
+    assert_eq!(last["result"], "better");
+    assert!(out.contains("\"id\":\"followup_status\""), "{out}");
+}

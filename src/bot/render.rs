@@ -151,7 +151,7 @@ pub fn outcome(d: &Dialogues, o: &Outcome<'_>, lang: Lang, member: Option<&str>)
         .reasons
         .iter()
         .filter(|r| !(in_group && r.sensitive))
-        .map(|r| r.text)
+        .map(|r| r.text.as_ref())
         .collect();
     let hidden = o.reasons.len() - reasons.len();
     let mut section = |heading: &str, items: &[&str]| {

@@ -814,7 +814,11 @@ impl FollowUps {
 }
 
 impl Compiler {
-    fn compile_followups(&mut self, (file, f): Parsed<schema::FollowUpFile>, d: &Dialogues) -> FollowUps {
+    fn compile_followups(
+        &mut self,
+        (file, f): Parsed<schema::FollowUpFile>,
+        d: &Dialogues,
+    ) -> FollowUps {
         let w = &f.when;
         let when = schema::When {
             tomorrow: self.text(file, &w.tomorrow),
@@ -827,16 +831,25 @@ impl Compiler {
         for a in &f.area {
             let loc = self.at(file, &a.flow);
             let Some(flow) = d.flows.iter().position(|x| x.id == *a.flow.get_ref()) else {
-                self.error(loc, format!("unknown flow `{}` (dangling reference)", a.flow.get_ref()));
+                self.error(
+                    loc,
+                    format!("unknown flow `{}` (dangling reference)", a.flow.get_ref()),
+                );
                 continue;
             };
             if areas[flow].is_some() {
-                self.error(loc, format!("flow `{}` has two [[area]] entries", a.flow.get_ref()));
+                self.error(
+                    loc,
+                    format!("flow `{}` has two [[area]] entries", a.flow.get_ref()),
+                );
             }
             let days = *a.default_days.get_ref();
             if !matches!(days, 1 | 2 | 3 | 7) {
                 let dloc = self.at(file, &a.default_days);
-                self.error(dloc, "default_days must be one of the offered delays: 1, 2, 3 or 7");
+                self.error(
+                    dloc,
+                    "default_days must be one of the offered delays: 1, 2, 3 or 7",
+                );
             }
             if *a.limit_days.get_ref() == 0 {
                 let lloc = self.at(file, &a.limit_days);
@@ -849,7 +862,11 @@ impl Compiler {
                     Some(&q) if d.questions[q].flow == flow => recheck.push(q),
                     Some(_) => self.error(
                         rloc,
-                        format!("question `{}` is not part of flow `{}`", r.get_ref(), a.flow.get_ref()),
+                        format!(
+                            "question `{}` is not part of flow `{}`",
+                            r.get_ref(),
+                            a.flow.get_ref()
+                        ),
                     ),
                     None => self.error(
                         rloc,
@@ -869,7 +886,10 @@ impl Compiler {
                 if rule.urgency == Urgency::SelfCare || rule.urgency == Urgency::Emergency {
                     self.error(
                         loc,
-                        format!("`{name}` must raise to see_professional or urgent (it is {})", rule.urgency),
+                        format!(
+                            "`{name}` must raise to see_professional or urgent (it is {})",
+                            rule.urgency
+                        ),
                     );
                 }
             }

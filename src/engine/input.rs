@@ -95,17 +95,7 @@ impl Dialogues {
         let negations = &self.ui.words.negations;
 
         // Red flags first, in every language, whatever the question: they end the check.
-        let flags: Vec<(usize, usize)> = self
-            .red_flags
-            .iter()
-            .copied()
-            .filter(|&(q, o)| {
-                self.questions[q].options[o]
-                    .patterns
-                    .iter()
-                    .any(|p| p.find(&words, negations).is_some())
-            })
-            .collect();
+        let flags = self.red_flags_in(&words);
         if !flags.is_empty() {
             record(s, &flags);
             return Ok(());
@@ -161,8 +151,23 @@ impl Dialogues {
         Ok(())
     }
 
+    /// The red-flag answers a message names (not negated), in every language.
+    pub(crate) fn red_flags_in(&self, words: &Words) -> Vec<(usize, usize)> {
+        let negations = &self.ui.words.negations;
+        self.red_flags
+            .iter()
+            .copied()
+            .filter(|&(q, o)| {
+                self.questions[q].options[o]
+                    .patterns
+                    .iter()
+                    .any(|p| p.find(words, negations).is_some())
+            })
+            .collect()
+    }
+
     /// An option id, its number, its label, or a yes/no word.
-    fn resolve_direct(&self, q: usize, raw: &str, words: &Words) -> Option<usize> {
+    pub(crate) fn resolve_direct(&self, q: usize, raw: &str, words: &Words) -> Option<usize> {
         let question = &self.questions[q];
         if let Some(o) = question.option_index(raw) {
             return Some(o);

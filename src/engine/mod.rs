@@ -2,11 +2,13 @@
 //! No I/O, no async, no front-end types: the terminal, the JSON protocol and Telegram are
 //! shells around [`Dialogues::answer`] and [`Dialogues::current`].
 
+mod followup;
 mod input;
 mod outcome;
 mod record;
 mod walk;
 
+pub use followup::{FollowUp, FollowUpEnd, FollowUpInput, FollowUpStep, Status};
 pub use input::{Input, InputError, MAX_TEXT_CHARS};
 pub use outcome::{Outcome, Reason};
 pub use record::{AnswerRecord, SessionRecord};

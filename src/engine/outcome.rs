@@ -1,5 +1,7 @@
 //! Building the outcome: the urgency, the reasons that led there, and the flow's advice.
 
+use std::borrow::Cow;
+
 use super::Fact;
 use super::walk::{End, Walk};
 use crate::dialogue::model::{Dialogues, Lang, OutcomeText};
@@ -8,7 +10,8 @@ use crate::urgency::Urgency;
 /// One reason for the outcome, in plain words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reason<'d> {
-    pub text: &'d str,
+    /// Borrowed from the dialogues, or filled in (a follow-up's "after 8 days").
+    pub text: std::borrow::Cow<'d, str>,
     /// The level this reason supports (`self_care` for reassuring findings).
     pub urgency: Urgency,
     /// Comes from a sensitive question: not to be repeated in a group chat.
@@ -45,7 +48,7 @@ impl Dialogues {
                     let q = &self.questions[f.question as usize];
                     if let Some(r) = &self.choice_of(f).reason {
                         reasons.push(Reason {
-                            text: r.get(lang),
+                            text: Cow::Borrowed(r.get(lang)),
                             urgency: Urgency::Emergency,
                             sensitive: q.sensitive,
                         });
@@ -60,7 +63,7 @@ impl Dialogues {
                     let choice = &question.options[o];
                     if let Some(r) = &choice.reason {
                         reasons.push(Reason {
-                            text: r.get(lang),
+                            text: Cow::Borrowed(r.get(lang)),
                             urgency: choice.urgency.unwrap_or(Urgency::SelfCare),
                             sensitive: question.sensitive,
                         });
@@ -81,7 +84,7 @@ impl Dialogues {
                         let level = finding.urgency.unwrap_or(Urgency::SelfCare);
                         urgency = urgency.max(level);
                         reasons.push(Reason {
-                            text: finding.reason.get(lang),
+                            text: Cow::Borrowed(finding.reason.get(lang)),
                             urgency: level,
                             sensitive: finding
                                 .when
@@ -96,6 +99,20 @@ impl Dialogues {
                 (flow, urgency)
             }
         };
+        self.assemble(lang, flow, urgency, reasons, extra_advice, tips)
+    }
+
+    /// An outcome of `flow` at `urgency` with these reasons (most urgent first), extra advice
+    /// before the flow's own, and prevention tips before the flow's own.
+    pub(crate) fn assemble<'d>(
+        &'d self,
+        lang: Lang,
+        flow: usize,
+        urgency: Urgency,
+        mut reasons: Vec<Reason<'d>>,
+        extra_advice: Vec<&'d str>,
+        tips: Vec<&'d str>,
+    ) -> Outcome<'d> {
         reasons.sort_by_key(|r| std::cmp::Reverse(r.urgency));
         let text = self.outcome_for(flow, urgency);
         let mut advice = extra_advice;

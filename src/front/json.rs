@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::Shell;
 use crate::dialogue::model::Dialogues;
-use crate::engine::{Ask, Outcome, Session};
+use crate::engine::{Ask, FollowUpEnd, Outcome, Session};
 
 pub struct Json;
 
@@ -21,6 +21,12 @@ enum Message<'a> {
     },
     Error {
         message: &'a str,
+    },
+    /// The end of a check-in that does not produce a new outcome.
+    Followup {
+        result: &'a str,
+        text: &'a str,
+        prevention: &'a [&'a str],
     },
     Outcome {
         urgency: &'a str,
@@ -83,7 +89,7 @@ impl Shell for Json {
                 urgency: o.urgency.id(),
                 level: o.level,
                 title: o.headline,
-                reasons: o.reasons.iter().map(|r| r.text).collect(),
+                reasons: o.reasons.iter().map(|r| r.text.as_ref()).collect(),
                 advice: &o.advice,
                 watch_for: &o.watch_for,
                 prevention: &o.prevention,
@@ -95,5 +101,51 @@ impl Shell for Json {
 
     fn goodbye(&mut self, _: &Dialogues, _: &Session, _: &mut dyn Write) -> std::io::Result<()> {
         Ok(())
+    }
+
+    fn choices(
+        &mut self,
+        id: &str,
+        text: &str,
+        options: &[(&str, &str)],
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
+        send(
+            out,
+            &Message::Question {
+                id,
+                text,
+                options: options
+                    .iter()
+                    .map(|&(id, label)| OptionOut { id, label })
+                    .collect(),
+                free_text: true,
+            },
+        )
+    }
+
+    fn followup_end(
+        &mut self,
+        d: &Dialogues,
+        s: &Session,
+        end: &FollowUpEnd<'_>,
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
+        let (result, text, prevention): (&str, &str, &[&str]) = match end {
+            FollowUpEnd::Gone { reply } => ("gone", reply, &[]),
+            FollowUpEnd::Better {
+                reply, prevention, ..
+            } => ("better", reply, prevention),
+            FollowUpEnd::SameEarly { reply, .. } => ("same_early", reply, &[]),
+            FollowUpEnd::Outcome(o) => return self.outcome(d, s, o, out),
+        };
+        send(
+            out,
+            &Message::Followup {
+                result,
+                text,
+                prevention,
+            },
+        )
     }
 }

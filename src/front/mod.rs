@@ -11,7 +11,9 @@ pub use terminal::render_outcome;
 use std::io::{BufRead, Write};
 
 use crate::dialogue::model::Dialogues;
-use crate::engine::{Input, InputError, Session, Step};
+use crate::engine::{
+    FollowUp, FollowUpEnd, FollowUpInput, FollowUpStep, Input, InputError, Session, Step,
+};
 use crate::text::normalize;
 
 /// How a chat ended.
@@ -28,11 +30,14 @@ pub enum ChatEnd {
 /// Longest input line read, in bytes; the rest of a longer line is skipped and reported.
 pub const MAX_LINE_BYTES: usize = 4096;
 
-/// Runs one check over `input`/`output`, speaking JSON lines when `json` is set.
+/// Runs one check over `input`/`output`, speaking JSON lines when `json` is set. With
+/// `followup_days`, an outcome that offers a check-in is followed by that check-in, as if
+/// it came that many days later.
 pub fn chat(
     d: &Dialogues,
     session: &mut Session,
     json: bool,
+    followup_days: Option<u32>,
     input: impl BufRead,
     mut output: impl Write,
 ) -> std::io::Result<ChatEnd> {
@@ -47,6 +52,19 @@ pub fn chat(
     loop {
         if let Step::Done(outcome) = &step {
             shell.outcome(d, session, outcome, &mut output)?;
+            if let Some(days) = followup_days
+                && d.followup_offered(outcome.flow, outcome.urgency)
+            {
+                let mut f = FollowUp {
+                    flow: outcome.flow.to_string(),
+                    urgency: outcome.urgency,
+                    days,
+                    lang: d.lang_code(session.lang()).to_string(),
+                    status: None,
+                    answers: Vec::new(),
+                };
+                return followup(d, session, &mut f, shell.as_mut(), &mut lines, &mut output);
+            }
             return Ok(ChatEnd::Outcome);
         }
         if let Step::Ask(ask) = &step {
@@ -81,6 +99,66 @@ pub fn chat(
             Err(e) => {
                 shell.error(e.message(d, session.lang()), &mut output)?;
                 step = d.current(session);
+            }
+        }
+    }
+}
+
+/// A check-in after the outcome (`chat --followup DAYS`).
+fn followup<R: BufRead>(
+    d: &Dialogues,
+    session: &Session,
+    f: &mut FollowUp,
+    shell: &mut dyn Shell,
+    lines: &mut LineReader<R>,
+    output: &mut dyn Write,
+) -> std::io::Result<ChatEnd> {
+    let lang = session.lang();
+    let mut step = d.followup_step(f);
+    loop {
+        match &step {
+            FollowUpStep::Done(end) => {
+                shell.followup_end(d, session, end, output)?;
+                return Ok(ChatEnd::Outcome);
+            }
+            FollowUpStep::Status { text, options } => {
+                shell.choices("followup_status", text, options, output)?
+            }
+            FollowUpStep::Ask(ask) => shell.ask(d, ask, output)?,
+        }
+        output.flush()?;
+        let text = match lines.next_line()? {
+            None => return Ok(ChatEnd::EndOfInput),
+            Some(Line::TooLong) => {
+                shell.error(d.ui().messages.too_long.get(lang), output)?;
+                continue;
+            }
+            Some(Line::InvalidUtf8) => {
+                shell.error(d.ui().messages.invalid_utf8.get(lang), output)?;
+                continue;
+            }
+            Some(Line::Text(t)) => t,
+        };
+        let t = text.trim();
+        if d.ui().words.quit.contains(&normalize(t)) {
+            shell.goodbye(d, session, output)?;
+            return Ok(ChatEnd::Quit);
+        }
+        let is_id = match &step {
+            FollowUpStep::Status { options, .. } => options.iter().any(|(id, _)| *id == t),
+            FollowUpStep::Ask(ask) => ask.question.option_index(t).is_some(),
+            FollowUpStep::Done(_) => false,
+        };
+        let input = if is_id {
+            FollowUpInput::Choice(t)
+        } else {
+            FollowUpInput::Text(t)
+        };
+        match d.followup_answer(f, input) {
+            Ok(next) => step = next,
+            Err(e) => {
+                shell.error(e.message(d, lang), output)?;
+                step = d.followup_step(f);
             }
         }
     }
@@ -131,4 +209,19 @@ trait Shell {
         out: &mut dyn Write,
     ) -> std::io::Result<()>;
     fn goodbye(&mut self, d: &Dialogues, s: &Session, out: &mut dyn Write) -> std::io::Result<()>;
+    /// A question that is not a dialogue question (a check-in's "how is it now?").
+    fn choices(
+        &mut self,
+        id: &str,
+        text: &str,
+        options: &[(&str, &str)],
+        out: &mut dyn Write,
+    ) -> std::io::Result<()>;
+    fn followup_end(
+        &mut self,
+        d: &Dialogues,
+        s: &Session,
+        end: &FollowUpEnd<'_>,
+        out: &mut dyn Write,
+    ) -> std::io::Result<()>;
 }

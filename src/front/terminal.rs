@@ -4,7 +4,7 @@ use std::io::Write;
 
 use super::Shell;
 use crate::dialogue::model::Dialogues;
-use crate::engine::{Ask, Outcome, Session};
+use crate::engine::{Ask, FollowUpEnd, Outcome, Session};
 
 pub struct Terminal;
 
@@ -43,6 +43,46 @@ impl Shell for Terminal {
         writeln!(out)?;
         writeln!(out, "{}", d.ui().messages.goodbye.get(s.lang()))
     }
+
+    fn choices(
+        &mut self,
+        _id: &str,
+        text: &str,
+        options: &[(&str, &str)],
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
+        writeln!(out)?;
+        writeln!(out, "{text}")?;
+        for (i, (_, label)) in options.iter().enumerate() {
+            writeln!(out, "  {}. {}", i + 1, label)?;
+        }
+        write!(out, "> ")
+    }
+
+    fn followup_end(
+        &mut self,
+        d: &Dialogues,
+        s: &Session,
+        end: &FollowUpEnd<'_>,
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
+        writeln!(out)?;
+        match end {
+            FollowUpEnd::Gone { reply } => writeln!(out, "{reply}"),
+            FollowUpEnd::Better {
+                reply, prevention, ..
+            } => {
+                writeln!(out, "{reply}")?;
+                writeln!(out, "\n{}", d.ui().headings.prevention.get(s.lang()))?;
+                for p in prevention {
+                    writeln!(out, "  - {p}")?;
+                }
+                Ok(())
+            }
+            FollowUpEnd::SameEarly { reply, .. } => writeln!(out, "{reply}"),
+            FollowUpEnd::Outcome(o) => write!(out, "{}", render_outcome(d, s, o)),
+        }
+    }
 }
 
 /// The outcome as plain text, as the terminal shows it.
@@ -50,7 +90,7 @@ pub fn render_outcome(d: &Dialogues, s: &Session, o: &Outcome<'_>) -> String {
     let h = &d.ui().headings;
     let lang = s.lang();
     let mut text = format!("\n=== {} ===\n{}\n", o.level, o.headline);
-    let reasons: Vec<&str> = o.reasons.iter().map(|r| r.text).collect();
+    let reasons: Vec<&str> = o.reasons.iter().map(|r| r.text.as_ref()).collect();
     let sections: [(&str, &[&str]); 5] = [
         (h.reasons.get(lang), &reasons),
         (h.advice.get(lang), &o.advice),
