@@ -1,6 +1,6 @@
 //! The storage contract, run against every backend (SQLite here; later ones reuse `contract`).
 
-use gymtriage::bot::store::{Check, Effect, Member, MemberKey, SqliteStore, Store};
+use gymtriage::bot::store::{Check, CheckIn, Effect, Member, MemberKey, SqliteStore, Store};
 use gymtriage::engine::{AnswerRecord, SessionRecord};
 
 fn member(check: u32, at: i64) -> Member {
@@ -21,6 +21,7 @@ fn member(check: u32, at: i64) -> Member {
         updated_at: at,
         rev: 0,
         seen: vec![41, 42],
+        ..Default::default()
     }
 }
 
@@ -136,9 +137,79 @@ pub fn contract(s: &dyn Store) {
     );
     s.forget_user(77).unwrap();
 
+    checkins(s);
+
     // A commit with no member deletes it.
     s.commit(other, None, &[]).unwrap();
     assert_eq!(s.count_members().unwrap(), 0);
+}
+
+fn checkin(user: i64, due_at: i64) -> CheckIn {
+    CheckIn {
+        id: 0,
+        user,
+        flow: "back".into(),
+        urgency: gymtriage::Urgency::SelfCare,
+        lang: "en".into(),
+        checked_at: 0,
+        due_at,
+    }
+}
+
+/// Scheduled check-ins: listed, due in order, cancelled by their owner only, fired once.
+fn checkins(s: &dyn Store) {
+    let (u, v) = (501, 502);
+    let later = s.schedule(&checkin(u, 300)).unwrap();
+    let sooner = s.schedule(&checkin(u, 200)).unwrap();
+    let other = s.schedule(&checkin(v, 100)).unwrap();
+    let mine: Vec<i64> = s.checkins_of(u).unwrap().iter().map(|c| c.id).collect();
+    assert_eq!(mine, [sooner, later]);
+    let due: Vec<i64> = s.due(250, 10).unwrap().iter().map(|c| c.id).collect();
+    assert_eq!(due, [other, sooner]);
+    assert!(
+        !s.cancel_checkin(v, later).unwrap(),
+        "only the owner cancels"
+    );
+    assert!(s.cancel_checkin(u, later).unwrap());
+    assert!(!s.cancel_checkin(u, later).unwrap());
+    // Firing is exactly once, and atomic with the member's commit and its reply.
+    let key = MemberKey { chat: u, user: u };
+    let fired = s
+        .fire(
+            sooner,
+            key,
+            0,
+            Some(&member(5, 5)),
+            &[send(u, "how is it now?")],
+        )
+        .unwrap();
+    assert!(fired.is_some());
+    assert_eq!(
+        s.fire(sooner, key, 1, Some(&member(6, 6)), &[send(u, "again")])
+            .unwrap(),
+        None
+    );
+    assert!(
+        !s.pending()
+            .unwrap()
+            .iter()
+            .any(|(_, e)| *e == send(u, "again"))
+    );
+    // A stale revision fires nothing and keeps the check-in for a later try.
+    assert_eq!(
+        s.fire(other, MemberKey { chat: v, user: v }, 9, None, &[])
+            .unwrap(),
+        None
+    );
+    assert_eq!(s.due(250, 10).unwrap().len(), 1);
+    // /forget takes check-ins too.
+    s.forget_user(v).unwrap();
+    assert!(s.checkins_of(v).unwrap().is_empty());
+    assert!(s.due(i64::MAX, 10).unwrap().is_empty());
+    for (id, _) in s.pending().unwrap() {
+        s.delivered(id).unwrap();
+    }
+    s.forget_user(u).unwrap();
 }
 
 #[test]
@@ -226,9 +297,7 @@ fn race(make: impl Fn() -> Box<dyn Store>) {
         key,
         Some(&Member {
             check: None,
-            updated_at: 0,
-            rev: 0,
-            seen: vec![],
+            ..Default::default()
         }),
         &[],
     )

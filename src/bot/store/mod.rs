@@ -31,6 +31,47 @@ pub struct Member {
     /// Ids of the member's last updates, so that a redelivered update is not applied twice.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seen: Vec<u32>,
+    /// A check-in offer waiting for an answer (after a self-care or see-a-professional outcome).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer: Option<Offer>,
+    /// A check-in being answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub followup: Option<Active>,
+}
+
+/// What a check concluded, kept to offer a check-in about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offer {
+    /// Random id carried by the offer's buttons.
+    pub id: u32,
+    pub flow: String,
+    pub urgency: crate::urgency::Urgency,
+    /// Unix seconds of the check's outcome.
+    pub checked_at: i64,
+}
+
+/// A check-in in progress in a private chat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Active {
+    pub id: u32,
+    pub version: u32,
+    pub followup: crate::engine::FollowUp,
+    pub checked_at: i64,
+    pub message_id: Option<i32>,
+}
+
+/// A scheduled check-in: in a private chat with `user`, at `due_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckIn {
+    /// Given by the store.
+    #[serde(default)]
+    pub id: i64,
+    pub user: i64,
+    pub flow: String,
+    pub urgency: crate::urgency::Urgency,
+    pub lang: String,
+    pub checked_at: i64,
+    pub due_at: i64,
 }
 
 /// A check in progress.
@@ -185,4 +226,23 @@ pub trait Store: Send + Sync + 'static {
     fn purge_idle(&self, cutoff: i64) -> Result<usize>;
     /// How many members are stored (for tests and benchmarks).
     fn count_members(&self) -> Result<usize>;
+    /// Schedules a check-in; returns its id.
+    fn schedule(&self, c: &CheckIn) -> Result<i64>;
+    /// Check-ins due at `now`, oldest first, at most `limit`.
+    fn due(&self, now: i64, limit: usize) -> Result<Vec<CheckIn>>;
+    /// A user's scheduled check-ins, soonest first.
+    fn checkins_of(&self, user: i64) -> Result<Vec<CheckIn>>;
+    /// Cancels one of a user's check-ins; false if there was none with that id.
+    fn cancel_checkin(&self, user: i64, id: i64) -> Result<bool>;
+    /// Fires a due check-in exactly once: if check-in `id` is still scheduled, removes it and
+    /// commits like [`Store::commit_if`], all atomically; `Ok(None)` if it was already fired
+    /// (by this or another instance) or the member changed.
+    fn fire(
+        &self,
+        id: i64,
+        key: MemberKey,
+        expected: u64,
+        member: Option<&Member>,
+        outbox: &[Effect],
+    ) -> Result<Option<Vec<i64>>>;
 }

@@ -3,20 +3,23 @@
 //! instances. Keys, under a prefix (default `gymtriage:`):
 //! `m:<chat>:<user>` hash {s: state JSON, r: revision}; `u:<user>` set of that user's chats;
 //! `idle` zset of `<chat>:<user>` by last change; `ob` hash id → reply, `obq` zset of ids,
-//! `ob:n` id counter, `ob:u:<user>` set of ids; `lang` hash user → language.
+//! `ob:n` id counter, `ob:u:<user>` set of ids; `lang` hash user → language; check-ins in
+//! `ci` hash id → JSON, `ciq` zset of ids by due time, `ci:u:<user>` set, `ci:n` counter.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
 use redis::{Client, Connection, Script};
 
-use super::{Effect, Member, MemberKey, Pending, Result, Store, StoreError};
+use super::{CheckIn, Effect, Member, MemberKey, Pending, Result, Store, StoreError};
 
 pub struct RedisStore {
     client: Client,
     conn: Mutex<Option<Connection>>,
     prefix: String,
     commit: Script,
+    schedule: Script,
+    cancel: Script,
     forget: Script,
     purge: Script,
 }
@@ -24,6 +27,11 @@ pub struct RedisStore {
 const COMMIT: &str = r"
 local rev = tonumber(redis.call('HGET', KEYS[1], 'r') or '0')
 if rev ~= tonumber(ARGV[1]) then return {0} end
+if ARGV[6] ~= '' then
+  if redis.call('HDEL', KEYS[8], ARGV[6]) == 0 then return {0} end
+  redis.call('ZREM', KEYS[9], ARGV[6])
+  redis.call('SREM', KEYS[10], ARGV[6])
+end
 local who = ARGV[4] .. ':' .. ARGV[5]
 if ARGV[2] == '' then
   redis.call('DEL', KEYS[1])
@@ -35,7 +43,7 @@ else
   redis.call('ZADD', KEYS[3], ARGV[3], who)
 end
 local out = {1}
-for i = 6, #ARGV do
+for i = 7, #ARGV do
   local id = redis.call('INCR', KEYS[4])
   redis.call('HSET', KEYS[5], id, ARGV[i])
   redis.call('ZADD', KEYS[6], id, id)
@@ -43,6 +51,21 @@ for i = 6, #ARGV do
   table.insert(out, id)
 end
 return out
+";
+
+const SCHEDULE: &str = r"
+local id = redis.call('INCR', KEYS[1])
+redis.call('HSET', KEYS[2], id, ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[2], id)
+redis.call('SADD', KEYS[4], id)
+return id
+";
+
+const CANCEL: &str = r"
+if redis.call('SREM', KEYS[3], ARGV[1]) == 0 then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
 ";
 
 const FORGET: &str = r"
@@ -60,6 +83,11 @@ for _, id in ipairs(redis.call('SMEMBERS', p .. 'ob:u:' .. user)) do
   redis.call('ZREM', p .. 'obq', id)
 end
 redis.call('DEL', p .. 'ob:u:' .. user)
+for _, id in ipairs(redis.call('SMEMBERS', p .. 'ci:u:' .. user)) do
+  n = n + redis.call('HDEL', p .. 'ci', id)
+  redis.call('ZREM', p .. 'ciq', id)
+end
+redis.call('DEL', p .. 'ci:u:' .. user)
 return n
 ";
 
@@ -86,6 +114,8 @@ impl RedisStore {
             conn: Mutex::new(None),
             prefix: prefix.to_string(),
             commit: Script::new(COMMIT),
+            schedule: Script::new(SCHEDULE),
+            cancel: Script::new(CANCEL),
             forget: Script::new(FORGET),
             purge: Script::new(PURGE),
         };
@@ -123,21 +153,10 @@ impl RedisStore {
     }
 }
 
-impl Store for RedisStore {
-    fn load(&self, key: MemberKey) -> Result<Option<Member>> {
-        let k = self.key(format_args!("m:{}:{}", key.chat, key.user));
-        let state: Option<String> = self.with(|c| redis::cmd("HGET").arg(&k).arg("s").query(c))?;
-        Ok(state.and_then(|s| match serde_json::from_str(&s) {
-            Ok(m) => Some(m),
-            Err(e) => {
-                log::error!("dropping an unreadable stored check: {e}");
-                None
-            }
-        }))
-    }
-
-    fn commit_if(
+impl RedisStore {
+    fn write(
         &self,
+        firing: Option<i64>,
         key: MemberKey,
         expected: u64,
         member: Option<&Member>,
@@ -163,7 +182,11 @@ impl Store for RedisStore {
             self.key(format_args!("ob")),
             self.key(format_args!("obq")),
             self.key(format_args!("ob:u:{}", key.user)),
+            self.key(format_args!("ci")),
+            self.key(format_args!("ciq")),
+            self.key(format_args!("ci:u:{}", key.user)),
         ];
+        let firing = firing.map_or(String::new(), |id| id.to_string());
         let out: Vec<i64> = self.with(|c| {
             let mut inv = self.commit.prepare_invoke();
             for k in &keys {
@@ -173,7 +196,8 @@ impl Store for RedisStore {
                 .arg(&state)
                 .arg(updated)
                 .arg(key.chat)
-                .arg(key.user);
+                .arg(key.user)
+                .arg(&firing);
             for e in &effects {
                 inv.arg(e);
             }
@@ -183,6 +207,115 @@ impl Store for RedisStore {
             Some((1, ids)) => Some(ids.to_vec()),
             _ => None,
         })
+    }
+
+    fn read_checkins(&self, ids: Vec<i64>) -> Result<Vec<CheckIn>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hash = self.key(format_args!("ci"));
+        let rows: Vec<Option<String>> =
+            self.with(|c| redis::cmd("HMGET").arg(&hash).arg(&ids).query(c))?;
+        let mut out = Vec::new();
+        for (id, row) in ids.into_iter().zip(rows) {
+            if let Some(json) = row {
+                let mut c: CheckIn = serde_json::from_str(&json)?;
+                c.id = id;
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Store for RedisStore {
+    fn load(&self, key: MemberKey) -> Result<Option<Member>> {
+        let k = self.key(format_args!("m:{}:{}", key.chat, key.user));
+        let state: Option<String> = self.with(|c| redis::cmd("HGET").arg(&k).arg("s").query(c))?;
+        Ok(state.and_then(|s| match serde_json::from_str(&s) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                log::error!("dropping an unreadable stored check: {e}");
+                None
+            }
+        }))
+    }
+
+    fn commit_if(
+        &self,
+        key: MemberKey,
+        expected: u64,
+        member: Option<&Member>,
+        outbox: &[Effect],
+    ) -> Result<Option<Vec<i64>>> {
+        self.write(None, key, expected, member, outbox)
+    }
+
+    fn fire(
+        &self,
+        id: i64,
+        key: MemberKey,
+        expected: u64,
+        member: Option<&Member>,
+        outbox: &[Effect],
+    ) -> Result<Option<Vec<i64>>> {
+        self.write(Some(id), key, expected, member, outbox)
+    }
+
+    fn schedule(&self, c: &CheckIn) -> Result<i64> {
+        let keys = [
+            self.key(format_args!("ci:n")),
+            self.key(format_args!("ci")),
+            self.key(format_args!("ciq")),
+            self.key(format_args!("ci:u:{}", c.user)),
+        ];
+        let json = serde_json::to_string(c)?;
+        self.with(|conn| {
+            let mut inv = self.schedule.prepare_invoke();
+            for k in &keys {
+                inv.key(k);
+            }
+            inv.arg(&json).arg(c.due_at).invoke::<i64>(conn)
+        })
+    }
+
+    fn due(&self, now: i64, limit: usize) -> Result<Vec<CheckIn>> {
+        let ciq = self.key(format_args!("ciq"));
+        let ids: Vec<i64> = self.with(|c| {
+            redis::cmd("ZRANGEBYSCORE")
+                .arg(&ciq)
+                .arg("-inf")
+                .arg(now)
+                .arg("LIMIT")
+                .arg(0)
+                .arg(limit)
+                .query(c)
+        })?;
+        self.read_checkins(ids)
+    }
+
+    fn checkins_of(&self, user: i64) -> Result<Vec<CheckIn>> {
+        let set = self.key(format_args!("ci:u:{user}"));
+        let ids: Vec<i64> = self.with(|c| redis::cmd("SMEMBERS").arg(&set).query(c))?;
+        let mut out = self.read_checkins(ids)?;
+        out.sort_by_key(|c| (c.due_at, c.id));
+        Ok(out)
+    }
+
+    fn cancel_checkin(&self, user: i64, id: i64) -> Result<bool> {
+        let keys = [
+            self.key(format_args!("ci")),
+            self.key(format_args!("ciq")),
+            self.key(format_args!("ci:u:{user}")),
+        ];
+        let n: i64 = self.with(|conn| {
+            let mut inv = self.cancel.prepare_invoke();
+            for k in &keys {
+                inv.key(k);
+            }
+            inv.arg(id).invoke(conn)
+        })?;
+        Ok(n > 0)
     }
 
     fn delivered(&self, id: i64) -> Result<()> {

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{Effect, Member, MemberKey, Pending, Result, Store, StoreError};
+use super::{CheckIn, Effect, Member, MemberKey, Pending, Result, Store, StoreError};
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
@@ -34,6 +34,14 @@ CREATE TABLE IF NOT EXISTS outbox (
     effect TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_by_user ON outbox (user_id);
+CREATE TABLE IF NOT EXISTS checkins (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id INTEGER NOT NULL,
+    due_at INTEGER NOT NULL,
+    checkin TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS checkins_by_due ON checkins (due_at);
+CREATE INDEX IF NOT EXISTS checkins_by_user ON checkins (user_id);
 ";
 
 impl SqliteStore {
@@ -66,6 +74,65 @@ impl SqliteStore {
     }
 }
 
+/// The body of a compare-and-set commit, inside the caller's transaction; `None` (and nothing
+/// written) when the stored revision is not `expected`.
+fn write(
+    tx: &rusqlite::Transaction<'_>,
+    key: MemberKey,
+    expected: u64,
+    member: Option<&Member>,
+    outbox: &[Effect],
+) -> Result<Option<Vec<i64>>> {
+    let stored: Option<i64> = tx
+        .prepare_cached("SELECT rev FROM members WHERE chat_id = ?1 AND user_id = ?2")?
+        .query_row(params![key.chat, key.user], |r| r.get(0))
+        .optional()?;
+    if stored.unwrap_or(0) as u64 != expected {
+        return Ok(None);
+    }
+    match member {
+        Some(m) => {
+            let rev = expected + 1;
+            let saved = Member { rev, ..m.clone() };
+            let state = serde_json::to_string(&saved)?;
+            tx.prepare_cached(
+                "INSERT INTO members (chat_id, user_id, state, updated_at, rev) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (chat_id, user_id) DO UPDATE SET state = ?3, updated_at = ?4, rev = ?5",
+            )?
+            .execute(params![key.chat, key.user, state, m.updated_at, rev as i64])?;
+        }
+        None => {
+            tx.prepare_cached("DELETE FROM members WHERE chat_id = ?1 AND user_id = ?2")?
+                .execute(params![key.chat, key.user])?;
+        }
+    }
+    let mut ids = Vec::with_capacity(outbox.len());
+    for e in outbox {
+        let effect = serde_json::to_string(e)?;
+        tx.prepare_cached("INSERT INTO outbox (chat_id, user_id, effect) VALUES (?1, ?2, ?3)")?
+            .execute(params![e.chat(), key.user, effect])?;
+        ids.push(tx.last_insert_rowid());
+    }
+    Ok(Some(ids))
+}
+
+fn read_checkins(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    params: impl rusqlite::Params,
+) -> Result<Vec<CheckIn>> {
+    let rows = stmt.query_map(params, |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, json) = row?;
+        let mut c: CheckIn = serde_json::from_str(&json)?;
+        c.id = id;
+        out.push(c);
+    }
+    Ok(out)
+}
+
 impl Store for SqliteStore {
     fn load(&self, key: MemberKey) -> Result<Option<Member>> {
         let conn = self.conn()?;
@@ -96,38 +163,65 @@ impl Store for SqliteStore {
         // IMMEDIATE: take the write lock before reading the revision, so that another
         // process's commit waits (busy timeout) instead of failing the upgrade.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let stored: Option<i64> = tx
-            .prepare_cached("SELECT rev FROM members WHERE chat_id = ?1 AND user_id = ?2")?
-            .query_row(params![key.chat, key.user], |r| r.get(0))
-            .optional()?;
-        if stored.unwrap_or(0) as u64 != expected {
+        let ids = write(&tx, key, expected, member, outbox)?;
+        if ids.is_some() {
+            tx.commit()?;
+        }
+        Ok(ids)
+    }
+
+    fn fire(
+        &self,
+        id: i64,
+        key: MemberKey,
+        expected: u64,
+        member: Option<&Member>,
+        outbox: &[Effect],
+    ) -> Result<Option<Vec<i64>>> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let gone = tx
+            .prepare_cached("DELETE FROM checkins WHERE id = ?1")?
+            .execute(params![id])?;
+        if gone == 0 {
             return Ok(None);
         }
-        match member {
-            Some(m) => {
-                let rev = expected + 1;
-                let saved = Member { rev, ..m.clone() };
-                let state = serde_json::to_string(&saved)?;
-                tx.prepare_cached(
-                    "INSERT INTO members (chat_id, user_id, state, updated_at, rev) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (chat_id, user_id) DO UPDATE SET state = ?3, updated_at = ?4, rev = ?5",
-                )?
-                .execute(params![key.chat, key.user, state, m.updated_at, rev as i64])?;
-            }
-            None => {
-                tx.prepare_cached("DELETE FROM members WHERE chat_id = ?1 AND user_id = ?2")?
-                    .execute(params![key.chat, key.user])?;
-            }
+        let ids = write(&tx, key, expected, member, outbox)?;
+        if ids.is_some() {
+            tx.commit()?;
         }
-        let mut ids = Vec::with_capacity(outbox.len());
-        for e in outbox {
-            let effect = serde_json::to_string(e)?;
-            tx.prepare_cached("INSERT INTO outbox (chat_id, user_id, effect) VALUES (?1, ?2, ?3)")?
-                .execute(params![e.chat(), key.user, effect])?;
-            ids.push(tx.last_insert_rowid());
-        }
-        tx.commit()?;
-        Ok(Some(ids))
+        Ok(ids)
+    }
+
+    fn schedule(&self, c: &CheckIn) -> Result<i64> {
+        let conn = self.conn()?;
+        conn.prepare_cached("INSERT INTO checkins (user_id, due_at, checkin) VALUES (?1, ?2, ?3)")?
+            .execute(params![c.user, c.due_at, serde_json::to_string(c)?])?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    fn due(&self, now: i64, limit: usize) -> Result<Vec<CheckIn>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, checkin FROM checkins WHERE due_at <= ?1 ORDER BY due_at, id LIMIT ?2",
+        )?;
+        read_checkins(&mut stmt, params![now, limit as i64])
+    }
+
+    fn checkins_of(&self, user: i64) -> Result<Vec<CheckIn>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, checkin FROM checkins WHERE user_id = ?1 ORDER BY due_at, id",
+        )?;
+        read_checkins(&mut stmt, params![user])
+    }
+
+    fn cancel_checkin(&self, user: i64, id: i64) -> Result<bool> {
+        let conn = self.conn()?;
+        Ok(conn
+            .prepare_cached("DELETE FROM checkins WHERE id = ?1 AND user_id = ?2")?
+            .execute(params![id, user])?
+            > 0)
     }
 
     fn delivered(&self, id: i64) -> Result<()> {
@@ -173,6 +267,7 @@ impl Store for SqliteStore {
         let mut n = tx.execute("DELETE FROM members WHERE user_id = ?1", params![user])?;
         n += tx.execute("DELETE FROM users WHERE user_id = ?1", params![user])?;
         n += tx.execute("DELETE FROM outbox WHERE user_id = ?1", params![user])?;
+        n += tx.execute("DELETE FROM checkins WHERE user_id = ?1", params![user])?;
         tx.commit()?;
         Ok(n)
     }
