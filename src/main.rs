@@ -61,6 +61,12 @@ enum Command {
         /// same one. Default: a random secret, fine for a single instance.
         #[arg(long, env = "GYMTRIAGE_WEBHOOK_SECRET", hide_env_values = true)]
         webhook_secret: Option<String>,
+        /// Seconds between looks for due check-ins.
+        #[arg(long, default_value_t = 30)]
+        checkin_poll_secs: u64,
+        /// Testing only: a file holding seconds to add to the clock.
+        #[arg(long, hide = true)]
+        clock_file: Option<PathBuf>,
         /// Hours without activity after which a check is deleted.
         #[arg(long, default_value_t = 24)]
         session_ttl_hours: u64,
@@ -166,6 +172,8 @@ fn main() -> anyhow::Result<ExitCode> {
             webhook,
             listen,
             webhook_secret,
+            checkin_poll_secs,
+            clock_file,
             session_ttl_hours,
             dialogues,
         } => {
@@ -199,6 +207,8 @@ fn main() -> anyhow::Result<ExitCode> {
                 .context("cannot start the async runtime")?;
             runtime.block_on(gymtriage::bot::run(gymtriage::bot::RunOptions {
                 webhook,
+                checkin_poll: std::time::Duration::from_secs(checkin_poll_secs.max(1)),
+                clock_file,
                 storage: storage.unwrap_or_else(|| format!("sqlite:{}", db.display())),
                 ttl: std::time::Duration::from_secs(session_ttl_hours.saturating_mul(3600)),
                 dialogues: d,

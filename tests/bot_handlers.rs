@@ -120,7 +120,14 @@ async fn a_private_check_by_buttons_edits_one_message_and_ends_in_self_care() {
     assert!(done.text.starts_with("✅ "), "{}", done.text);
     assert!(done.text.contains(&en(&ui().bot.finished)));
     assert!(!done.has_buttons(), "a finished check has no buttons left");
-    let outcome = sent_in(&r, me);
+    let mut outcome = sent_in(&r, me);
+    // The outcome, then an offer to check in later (self-care: "see how it goes").
+    let offer = outcome.pop().expect("the check-in offer");
+    assert!(
+        offer.text.contains("check in on you later"),
+        "{}",
+        offer.text
+    );
     assert!(!outcome.is_empty());
     assert!(outcome.iter().all(|m| !m.has_buttons()));
     let all: String = outcome.iter().map(|m| m.text.as_str()).collect();
@@ -1119,4 +1126,191 @@ async fn a_very_long_text_is_refused_politely_and_loses_nothing() {
     );
     assert!(again.text.contains("Where does it hurt?"));
     assert!(answers(&h.load(me, &bob).unwrap()).is_empty());
+}
+
+/// The answers of a back check that ends in self-care.
+const SORENESS_LABELS: [&str; 11] = [
+    "Lower back or the base of the spine",
+    "No",
+    "No",
+    "No",
+    "None of these",
+    "Hours later: 12 to 72 hours after training",
+    "A dull, stiff or cramping ache",
+    "Spread over an area of muscle",
+    "It eases as I get moving",
+    "Less than 3 days",
+    "None of these",
+];
+
+#[tokio::test]
+async fn a_check_in_is_offered_scheduled_sent_when_due_and_raises_the_urgency() {
+    let mut h = Harness::new();
+    let ana = user(9101, "Ana", "en");
+    let chat = private(&ana);
+    let me = chat.id.0;
+    let r = h.text(&ana, &chat, "/check").await;
+    let mut q = one_sent(&r, me);
+    let mut last = Vec::new();
+    for label in SORENESS_LABELS {
+        let r = h.press_label(&ana, &q, label).await;
+        last = sent_in(&r, me);
+        if let Some(e) = edited_in(&r, me).into_iter().next() {
+            q = e;
+        }
+    }
+    // The outcome comes with an offer; the back flow suggests 3 days.
+    let offer = last.pop().unwrap();
+    assert!(last.iter().any(|m| m.text.contains("Self-care")));
+    assert_eq!(
+        offer.labels(),
+        [
+            "Tomorrow",
+            "In 2 days",
+            "In 3 days (suggested)",
+            "In a week",
+            "No thanks"
+        ]
+    );
+    let r = h.press_label(&ana, &offer, "In a week").await;
+    let confirmed = one_edit(&r, me);
+    assert!(confirmed.text.contains("in a week"), "{}", confirmed.text);
+    assert!(!confirmed.has_buttons());
+    let scheduled = h.app.store.checkins_of(ana.id.0 as i64).unwrap();
+    assert_eq!(scheduled.len(), 1);
+    assert_eq!(scheduled[0].flow, "back");
+    // Pressing the offer again schedules nothing more.
+    let r = h.press_label(&ana, &offer, "Tomorrow").await;
+    assert_alert(&r, &en(&ui().bot.ended));
+    assert_eq!(h.app.store.checkins_of(ana.id.0 as i64).unwrap().len(), 1);
+
+    // Not due yet: nothing is sent.
+    h.advance_days(6);
+    let r = h.tick(&ana).await;
+    assert!(sent_in(&r, me).is_empty());
+    // Due: the check-in arrives once, in the private chat.
+    h.advance_days(2);
+    let r = h.tick(&ana).await;
+    let status = one_sent(&r, me);
+    assert!(
+        status.text.contains("8 day(s) since your check"),
+        "{}",
+        status.text
+    );
+    assert_eq!(
+        status.labels(),
+        ["Gone", "Better", "About the same", "Worse"]
+    );
+    let r = h.tick(&ana).await;
+    assert!(sent_in(&r, me).is_empty(), "sent exactly once");
+    assert!(h.app.store.checkins_of(ana.id.0 as i64).unwrap().is_empty());
+
+    // About the same after 8 days: the back warning signs are asked again, then a new outcome.
+    let r = h.press_label(&ana, &status, "About the same").await;
+    let mut step = one_edit(&r, me);
+    assert!(step.text.contains("bladder"), "{}", step.text);
+    for label in ["No", "No", "No", "None of these"] {
+        let r = h.press_label(&ana, &step, label).await;
+        match edited_in(&r, me).into_iter().next() {
+            Some(e) if e.has_buttons() => step = e,
+            _ => {
+                let sent = sent_in(&r, me);
+                let all: String = sent.iter().map(|m| m.text.as_str()).collect();
+                assert!(
+                    all.contains("See a professional if it doesn't settle"),
+                    "{all}"
+                );
+                assert!(
+                    all.contains("Still hurting 8 days after your check"),
+                    "{all}"
+                );
+                // And one more check-in is offered.
+                assert!(sent.last().unwrap().text.contains("ask once more"));
+                return;
+            }
+        }
+    }
+    panic!("the check-in did not end");
+}
+
+#[tokio::test]
+async fn a_group_outcome_offers_the_check_in_through_a_private_chat_and_checkins_lists_it() {
+    let mut h = Harness::new();
+    let bo = user(9201, "Bo", "es");
+    let g = group();
+    let r = h.text(&bo, &g, "/check").await;
+    let mut q = one_sent(&r, GROUP);
+    let mut last = Vec::new();
+    for label in [
+        "Una articulación: rodilla, hombro, codo, muñeca o tobillo",
+        "Sí",
+        "No",
+        "Sí",
+        "Una molestia leve",
+        "Después de la sesión",
+        "Menos de 3 días",
+        "Nada de esto",
+    ] {
+        let r = h.press_label(&bo, &q, label).await;
+        last = sent_in(&r, GROUP);
+        if let Some(e) = edited_in(&r, GROUP).into_iter().next() {
+            q = e;
+        }
+    }
+    let offer = last.pop().unwrap();
+    // Never a check-in in the group: the offer is a link to a private chat.
+    let link = offer.url("⏰ Programar un seguimiento (chat privado)");
+    let payload = link.split("start=").nth(1).unwrap().to_string();
+    assert!(payload.starts_with("om"), "{link}");
+    let chat = private(&bo);
+    let me = chat.id.0;
+    let r = h.text(&bo, &chat, &format!("/start {payload}")).await;
+    let private_offer = one_sent(&r, me);
+    assert!(
+        private_offer
+            .labels()
+            .contains(&"En 3 días (recomendado)".to_string())
+    );
+    let r = h
+        .press_label(&bo, &private_offer, "En 3 días (recomendado)")
+        .await;
+    one_edit(&r, me);
+    // /checkins lists it; pressing it cancels it.
+    let r = h.text(&bo, &chat, "/checkins").await;
+    let list = one_sent(&r, me);
+    assert_eq!(list.labels().len(), 1);
+    let label = list.labels()[0].clone();
+    let r = h.press_label(&bo, &list, &label).await;
+    assert_eq!(answer(&r).0.as_deref(), Some("Seguimiento cancelado."));
+    assert!(h.app.store.checkins_of(bo.id.0 as i64).unwrap().is_empty());
+    // Due time passes: nothing is sent anywhere.
+    h.advance_days(4);
+    let r = h.tick(&bo).await;
+    assert!(r.sent_messages.is_empty());
+}
+
+#[tokio::test]
+async fn forget_removes_scheduled_check_ins() {
+    let mut h = Harness::new();
+    let cy = user(9301, "Cy", "en");
+    let chat = private(&cy);
+    let me = chat.id.0;
+    let r = h.text(&cy, &chat, "/check").await;
+    let mut q = one_sent(&r, me);
+    let mut last = Vec::new();
+    for label in SORENESS_LABELS {
+        let r = h.press_label(&cy, &q, label).await;
+        last = sent_in(&r, me);
+        if let Some(e) = edited_in(&r, me).into_iter().next() {
+            q = e;
+        }
+    }
+    let offer = last.pop().unwrap();
+    h.press_label(&cy, &offer, "Tomorrow").await;
+    assert_eq!(h.app.store.checkins_of(cy.id.0 as i64).unwrap().len(), 1);
+    h.text(&cy, &chat, "/forget").await;
+    assert!(h.app.store.checkins_of(cy.id.0 as i64).unwrap().is_empty());
+    h.advance_days(2);
+    let r = h.tick(&cy).await;
+    assert!(r.sent_messages.is_empty());
 }

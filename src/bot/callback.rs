@@ -21,6 +21,19 @@ pub enum Press<'a> {
         action: Action<'a>,
     },
     Lang(&'a str),
+    /// An answer to a check-in offer: in how many days (0: no thanks).
+    Offer {
+        offer: u32,
+        days: u32,
+    },
+    /// An answer during a check-in: a status id or an option id.
+    FollowUp {
+        id: u32,
+        version: u32,
+        action: &'a str,
+    },
+    /// Cancel one of the person's scheduled check-ins.
+    CancelCheckIn(i64),
 }
 
 /// Telegram's limit on callback data.
@@ -33,6 +46,18 @@ pub fn check_button(owner: i64, check: u32, version: u32, action: Action<'_>) ->
         Action::Cancel => "!",
     };
     format!("{:x}.{check:x}.{version:x}.{action}", owner as u64)
+}
+
+pub fn offer_button(offer: u32, days: u32) -> String {
+    format!("O.{offer:x}.{days:x}")
+}
+
+pub fn followup_button(id: u32, version: u32, action: &str) -> String {
+    format!("U.{id:x}.{version:x}.{action}")
+}
+
+pub fn cancel_checkin_button(id: i64) -> String {
+    format!("X.{:x}", id as u64)
 }
 
 pub fn lang_button(code: &str) -> String {
@@ -57,6 +82,27 @@ pub fn decode(data: &str) -> Option<Press<'_>> {
     }
     if let Some(code) = data.strip_prefix("L.") {
         return (is_id(code) && code.len() <= 8).then_some(Press::Lang(code));
+    }
+    if let Some(rest) = data.strip_prefix("O.") {
+        let (offer, days) = rest.split_once('.')?;
+        return Some(Press::Offer {
+            offer: hex::<u32>(offer, 8)?,
+            days: hex::<u32>(days, 2)?,
+        });
+    }
+    if let Some(rest) = data.strip_prefix("U.") {
+        let mut parts = rest.splitn(3, '.');
+        let id = hex::<u32>(parts.next()?, 8)?;
+        let version = hex::<u32>(parts.next()?, 8)?;
+        let action = parts.next().filter(|a| is_id(a))?;
+        return Some(Press::FollowUp {
+            id,
+            version,
+            action,
+        });
+    }
+    if let Some(id) = data.strip_prefix("X.") {
+        return Some(Press::CancelCheckIn(hex::<u64>(id, 16)? as i64));
     }
     let mut parts = data.splitn(4, '.');
     let owner = hex::<u64>(parts.next()?, 16)? as i64;
@@ -97,6 +143,28 @@ mod tests {
             );
         }
         assert_eq!(decode(&lang_button("es")), Some(Press::Lang("es")));
+        assert_eq!(
+            decode(&offer_button(u32::MAX, 7)),
+            Some(Press::Offer {
+                offer: u32::MAX,
+                days: 7
+            })
+        );
+        let long = "b".repeat(24);
+        let data = followup_button(u32::MAX, u32::MAX, &long);
+        assert!(data.len() <= MAX_BYTES);
+        assert_eq!(
+            decode(&data),
+            Some(Press::FollowUp {
+                id: u32::MAX,
+                version: u32::MAX,
+                action: &long
+            })
+        );
+        assert_eq!(
+            decode(&cancel_checkin_button(i64::MAX)),
+            Some(Press::CancelCheckIn(i64::MAX))
+        );
     }
 
     #[test]
@@ -115,6 +183,12 @@ mod tests {
             "1.123456789.1.yes",
             "L.",
             "L.../etc",
+            "O.1",
+            "O.1.123",
+            "U.1.1.",
+            "U.1.1.a b",
+            "X.",
+            "X.zz",
             &"9".repeat(80),
         ] {
             assert_eq!(decode(bad), None, "{bad:?}");

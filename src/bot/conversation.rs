@@ -141,9 +141,21 @@ impl Conversation<'_> {
                 ) {
                     effects.push(self.text(who.chat, text));
                 }
+                let check_id = check.id;
                 member.check = None;
+                // "See how it goes" outcomes get an offer to come back and ask.
+                if self.d.followup_offered(outcome.flow, outcome.urgency) {
+                    let offer = super::store::Offer {
+                        id: check_id,
+                        flow: outcome.flow.to_string(),
+                        urgency: outcome.urgency,
+                        checked_at: self.now,
+                    };
+                    effects.extend(self.offer_effects(who, &offer, false));
+                    member.offer = Some(offer);
+                }
                 Plan {
-                    member: None,
+                    member: Some(member),
                     effects,
                     toast: None,
                 }

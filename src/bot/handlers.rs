@@ -12,7 +12,7 @@ use super::limiter::Verdict;
 use super::render;
 use super::store::{Effect, Member, MemberKey, Store};
 use super::telegram::{self, Telegram};
-use crate::engine::Input;
+use crate::engine::{FollowUpInput, Input};
 
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 pub type HandlerResult = Result<(), HandlerError>;
@@ -298,6 +298,13 @@ async fn message<T: Telegram>(
     let conv = app.conversation(me.username());
     let plan = match base.clone() {
         Some(m) if m.check.is_some() => conv.apply(who, m, Input::Text(text), Via::Typed),
+        Some(m) if m.followup.is_some() && !group => conv.apply_followup(
+            who,
+            m,
+            FollowUpInput::Text(text),
+            Via::Typed,
+            app.new_check_id(),
+        ),
         _ if group => {
             return say(bot, app, &who, update, bot_texts.no_check.get(who.lang)).await;
         }
@@ -352,6 +359,19 @@ async fn command<T: Telegram>(
     match name {
         "start" if !who.group && render::parse_transfer_payload(args).is_some() => {
             transfer(bot, me, app, who, update, args).await
+        }
+        "start" if !who.group && render::parse_offer_payload(args).is_some() => {
+            offer_here(bot, me, app, who, update, args).await
+        }
+        "checkins" => {
+            let user = who.user;
+            let list = blocking(app, move |s| s.checkins_of(user)).await?;
+            // In a group, the list goes nowhere near the group: only a private chat has it.
+            if who.group {
+                return Ok(());
+            }
+            let effect = conv.checkins_list(who, &list);
+            queue(bot, app, key, effect).await
         }
         "start" if args != "check" => say(bot, app, &who, update, texts.welcome.get(lang)).await,
         "start" | "check" => {
@@ -461,6 +481,74 @@ fn language_name(code: &str) -> &str {
         "es" => "Español",
         other => other,
     }
+}
+
+/// `/start o<chat>_<offer>` in a private chat: the check-in offer of a group outcome, here.
+async fn offer_here<T: Telegram>(
+    bot: &T,
+    me: &Me,
+    app: &Arc<App>,
+    who: Who<'_>,
+    update: u32,
+    payload: &str,
+) -> HandlerResult {
+    let texts = &app.d.ui().bot;
+    let Some((group_chat, offer_id)) = render::parse_offer_payload(payload) else {
+        return say(bot, app, &who, update, texts.welcome.get(who.lang)).await;
+    };
+    let group_key = MemberKey {
+        chat: group_chat,
+        user: who.user,
+    };
+    let group_base = load(app, group_key, update).await?;
+    let Some(offer) = group_base
+        .clone()
+        .and_then(|m| m.offer)
+        .filter(|o| o.id == offer_id)
+    else {
+        return say(bot, app, &who, update, texts.ended.get(who.lang)).await;
+    };
+    let private_key = who.key();
+    let private_base = load(app, private_key, update).await?;
+    let conv = app.conversation(me.username());
+    let effects = conv.offer_effects(who, &offer, false);
+    let private_plan = Plan {
+        member: Some(Member {
+            offer: Some(offer),
+            ..private_base.clone().unwrap_or_default()
+        }),
+        effects,
+        toast: None,
+    };
+    let group_plan = Plan {
+        member: group_base.clone().map(|m| Member { offer: None, ..m }),
+        effects: Vec::new(),
+        toast: None,
+    };
+    carry_out(
+        bot,
+        app,
+        group_key,
+        Turn {
+            update,
+            base: &group_base,
+        },
+        group_plan,
+        None,
+    )
+    .await?;
+    carry_out(
+        bot,
+        app,
+        private_key,
+        Turn {
+            update,
+            base: &private_base,
+        },
+        private_plan,
+        None,
+    )
+    .await
 }
 
 /// `/start g<chat>_<check>` in a private chat: moves the member's group check here.
@@ -631,6 +719,114 @@ async fn callback<T: Telegram>(
             version,
             action,
         }) => (owner, check, version, action),
+        Some(Press::Offer { offer, days }) => {
+            let base = load(app, key, update).await?;
+            let conv = app.conversation(me.username());
+            let (plan, checkin) = conv.answer_offer(
+                who,
+                base.clone().unwrap_or_default(),
+                offer,
+                days,
+                message_id,
+            );
+            if let Some(c) = checkin {
+                // Scheduling is idempotent per offer, so a retry after a crash here keeps one.
+                blocking(app, move |s| s.schedule(&c)).await?;
+            }
+            return carry_out(
+                bot,
+                app,
+                key,
+                Turn {
+                    update,
+                    base: &base,
+                },
+                plan,
+                Some(query),
+            )
+            .await;
+        }
+        Some(Press::FollowUp {
+            id,
+            version,
+            action,
+        }) => {
+            let base = load(app, key, update).await?;
+            let Some(member) = base
+                .clone()
+                .filter(|m| m.followup.as_ref().is_some_and(|f| f.id == id))
+            else {
+                refuse(texts.ended.get(who.lang)).await;
+                return Ok(());
+            };
+            let conv = app.conversation(me.username());
+            let via = Via::Button { message_id };
+            let current = member.followup.as_ref().map_or(0, |f| f.version);
+            let plan = if version != current {
+                let mut member = member;
+                let effects = conv.show_followup(who, &mut member, via, None);
+                Plan {
+                    member: Some(member),
+                    effects,
+                    toast: Some((texts.stale.get(who.lang).to_string(), false)),
+                }
+            } else {
+                conv.apply_followup(
+                    who,
+                    member,
+                    FollowUpInput::Choice(action),
+                    via,
+                    app.new_check_id(),
+                )
+            };
+            return carry_out(
+                bot,
+                app,
+                key,
+                Turn {
+                    update,
+                    base: &base,
+                },
+                plan,
+                Some(query),
+            )
+            .await;
+        }
+        Some(Press::CancelCheckIn(id)) => {
+            let user = who.user;
+            let cancelled = blocking(app, move |s| s.cancel_checkin(user, id)).await?;
+            let list = blocking(app, move |s| s.checkins_of(user)).await?;
+            let conv = app.conversation(me.username());
+            let refreshed = match conv.checkins_list(who, &list) {
+                Effect::Send { text, keyboard, .. } => Effect::Edit {
+                    chat: who.chat,
+                    message_id,
+                    text,
+                    keyboard,
+                },
+                other => other,
+            };
+            let base = load(app, key, update).await?;
+            let toast =
+                cancelled.then(|| (app.d.followups().cancelled.get(who.lang).to_string(), false));
+            let plan = Plan {
+                member: base.clone(),
+                effects: vec![refreshed],
+                toast,
+            };
+            return carry_out(
+                bot,
+                app,
+                key,
+                Turn {
+                    update,
+                    base: &base,
+                },
+                plan,
+                Some(query),
+            )
+            .await;
+        }
     };
     if owner != who.user {
         refuse(texts.not_yours.get(who.lang)).await;

@@ -3,6 +3,7 @@
 //! them; `store` keeps state across restarts; `telegram` talks to the Bot API.
 
 pub mod callback;
+pub mod checkin;
 pub mod conversation;
 pub mod handlers;
 pub mod limiter;
@@ -95,10 +96,79 @@ pub fn commands(d: &Dialogues, lang: crate::dialogue::Lang) -> Vec<BotCommand> {
         ("lang", &b.cmd_lang),
         ("privacy", &b.cmd_privacy),
         ("forget", &b.cmd_forget),
+        ("checkins", &d.followups().cmd_checkins),
     ]
     .into_iter()
     .map(|(c, t)| BotCommand::new(c, t.get(lang)))
     .collect()
+}
+
+/// Sends the check-ins that are due, each exactly once (even with several instances): the
+/// check-in leaves the schedule in the same atomic step that stores the member's new state
+/// and queues the question. Returns how many were sent.
+pub async fn fire_due<T: Telegram>(bot: &T, app: &Arc<App>, bot_username: &str) -> usize {
+    let now = app.now();
+    let store = app.store.clone();
+    let due = match tokio::task::spawn_blocking(move || store.due(now, 100)).await {
+        Ok(Ok(d)) => d,
+        _ => {
+            log::error!("could not read the check-in schedule");
+            return 0;
+        }
+    };
+    let mut sent = 0;
+    for c in due {
+        let key = store::MemberKey {
+            chat: c.user,
+            user: c.user,
+        };
+        let who = conversation::Who {
+            chat: c.user,
+            user: c.user,
+            first_name: "",
+            group: false,
+            lang: app.d.lang(&c.lang).unwrap_or_default(),
+        };
+        // Retried when the member changed meanwhile; gives up when it was fired elsewhere.
+        for _ in 0..5 {
+            let store = app.store.clone();
+            let base = match tokio::task::spawn_blocking(move || store.load(key)).await {
+                Ok(Ok(b)) => b,
+                _ => break,
+            };
+            let expected = base.as_ref().map_or(0, |m| m.rev);
+            let plan = app.conversation(bot_username).start_followup(
+                who,
+                base.unwrap_or_default(),
+                &c,
+                app.new_check_id(),
+            );
+            let (store, effects, member, id) =
+                (app.store.clone(), plan.effects.clone(), plan.member, c.id);
+            let fired = tokio::task::spawn_blocking(move || {
+                store.fire(id, key, expected, member.as_ref(), &effects)
+            })
+            .await;
+            match fired {
+                Ok(Ok(Some(ids))) => {
+                    sent += 1;
+                    for (id, effect) in ids.into_iter().zip(&plan.effects) {
+                        telegram::deliver(bot, &app.store, id, effect).await;
+                    }
+                    break;
+                }
+                Ok(Ok(None)) => continue,
+                _ => {
+                    log::error!("could not send a due check-in");
+                    break;
+                }
+            }
+        }
+    }
+    if sent > 0 {
+        log::info!("sent {sent} check-ins");
+    }
+    sent
 }
 
 /// Sends every reply decided but not yet confirmed (after a restart, or a failed delivery).
@@ -121,6 +191,10 @@ pub async fn redeliver<T: Telegram>(bot: &T, app: &Arc<App>) {
 
 /// Options of `gymtriage run`.
 pub struct RunOptions {
+    /// How often due check-ins are looked for.
+    pub checkin_poll: Duration,
+    /// Testing: a file holding a number of seconds added to the clock (read at every use).
+    pub clock_file: Option<std::path::PathBuf>,
     /// Webhook mode: the public HTTPS address Telegram posts to, the local address to listen
     /// on, and the secret Telegram must send in `X-Telegram-Bot-Api-Secret-Token`.
     pub webhook: Option<Webhook>,
@@ -185,7 +259,18 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    let app = Arc::new(App::new(opts.dialogues, store, opts.ttl));
+    let mut app = App::new(opts.dialogues, store, opts.ttl);
+    if let Some(file) = opts.clock_file {
+        let base = std::mem::replace(&mut app.clock, Box::new(|| 0));
+        app.clock = Box::new(move || {
+            let offset = std::fs::read_to_string(&file)
+                .ok()
+                .and_then(|s| s.trim().parse::<i64>().ok())
+                .unwrap_or(0);
+            base() + offset
+        });
+    }
+    let app = Arc::new(app);
     let bot = bot.throttle(teloxide::adaptors::throttle::Limits::default());
 
     for (i, code) in app.d.languages().iter().enumerate() {
@@ -202,8 +287,20 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
     }
 
     // Replies decided before a crash go out first; then a background loop retries any that
-    // failed, and purges idle checks.
+    // failed, and purges idle checks; another sends check-ins when they are due (also those
+    // that fell due while the bot was down).
     redeliver(&bot, &app).await;
+    {
+        let (bot, app, name) = (bot.clone(), app.clone(), me.username().to_string());
+        let every = opts.checkin_poll;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                fire_due(&bot, &app, &name).await;
+            }
+        });
+    }
     {
         let (bot, app) = (bot.clone(), app.clone());
         tokio::spawn(async move {

@@ -108,7 +108,20 @@ pub fn transfer_payload(chat: i64, check: u32) -> String {
 }
 
 pub fn parse_transfer_payload(payload: &str) -> Option<(i64, u32)> {
-    let rest = payload.strip_prefix('g')?;
+    parse_payload('g', payload)
+}
+
+/// The deep link of a group check-in offer: `o<chat>_<offer>`, like [`transfer_payload`].
+pub fn offer_payload(chat: i64, offer: u32) -> String {
+    format!("o{}", &transfer_payload(chat, offer)[1..])
+}
+
+pub fn parse_offer_payload(payload: &str) -> Option<(i64, u32)> {
+    parse_payload('o', payload)
+}
+
+fn parse_payload(prefix: char, payload: &str) -> Option<(i64, u32)> {
+    let rest = payload.strip_prefix(prefix)?;
     let (negative, rest) = match rest.strip_prefix('m') {
         Some(r) => (true, r),
         None => (false, rest),
@@ -216,6 +229,81 @@ pub fn pack(parts: Vec<String>) -> Vec<String> {
     messages
 }
 
+/// A check-in question: the "how is it now?" question or a warning sign asked again, with
+/// buttons that carry the check-in's id and version.
+pub fn followup_step(
+    d: &Dialogues,
+    step: &crate::engine::FollowUpStep<'_>,
+    id: u32,
+    version: u32,
+    lang: Lang,
+) -> (String, Keyboard) {
+    use crate::engine::FollowUpStep;
+    let (text, options): (String, Vec<(&str, &str)>) = match step {
+        FollowUpStep::Status { text, options } => (text.clone(), options.clone()),
+        FollowUpStep::Ask(ask) => (ask.text().to_string(), ask.options().collect()),
+        FollowUpStep::Done(_) => (String::new(), Vec::new()),
+    };
+    let _ = d;
+    let keyboard = options
+        .into_iter()
+        .map(|(action, label)| {
+            vec![Button {
+                text: label.to_string(),
+                data: Some(callback::followup_button(id, version, action)),
+                url: None,
+            }]
+        })
+        .collect();
+    let _ = lang;
+    (format!("⏰ {}", escape(&text)), keyboard)
+}
+
+/// How a check-in ends when it does not produce a new outcome.
+pub fn followup_end(
+    d: &Dialogues,
+    end: &crate::engine::FollowUpEnd<'_>,
+    lang: Lang,
+) -> Vec<String> {
+    use crate::engine::FollowUpEnd;
+    let text = match end {
+        FollowUpEnd::Gone { reply } | FollowUpEnd::SameEarly { reply, .. } => escape(reply),
+        FollowUpEnd::Better {
+            reply, prevention, ..
+        } => {
+            let mut t = escape(reply);
+            if !prevention.is_empty() {
+                t.push_str(&format!(
+                    "\n\n<b>{}</b>",
+                    escape(d.ui().headings.prevention.get(lang))
+                ));
+                for p in prevention {
+                    t.push_str(&format!("\n• {}", escape(p)));
+                }
+            }
+            t
+        }
+        FollowUpEnd::Outcome(o) => return outcome(d, o, lang, None),
+    };
+    pack(vec![text])
+}
+
+/// A unix time as a calendar date (UTC), `YYYY-MM-DD`.
+pub fn date(unix: i64) -> String {
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = unix.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = if month <= 2 { y + 1 } else { y };
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
 /// Plain text as an HTML message (escaped).
 pub fn plain(text: &str) -> String {
     escape(text)
@@ -237,6 +325,16 @@ mod tests {
             assert_eq!(parse_transfer_payload(&p), Some((chat, check)));
         }
         assert_eq!(parse_transfer_payload("check"), None);
+        let o = offer_payload(-100123, 0xabc);
+        assert_eq!(parse_offer_payload(&o), Some((-100123, 0xabc)));
+        assert_eq!(parse_transfer_payload(&o), None);
+    }
+
+    #[test]
+    fn dates_are_calendar_days() {
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(1_795_000_000), "2026-11-18");
+        assert_eq!(date(951_782_400), "2000-02-29");
         assert_eq!(parse_transfer_payload("gm_1"), None);
     }
 

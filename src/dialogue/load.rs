@@ -808,6 +808,12 @@ impl FollowUps {
             better_reply: t.clone(),
             same_early_reply: t.clone(),
             again: t.clone(),
+            private_button: t.clone(),
+            done: t.clone(),
+            list_title: t.clone(),
+            list_empty: t.clone(),
+            cancelled: t.clone(),
+            cmd_checkins: t.clone(),
             areas: Vec::new(),
         }
     }
@@ -925,6 +931,12 @@ impl Compiler {
             better_reply: self.text(file, &f.better_reply),
             same_early_reply: self.text(file, &f.same_early_reply),
             again: self.text(file, &f.again),
+            private_button: self.text(file, &f.private_button),
+            done: self.text(file, &f.done),
+            list_title: self.text(file, &f.list_title),
+            list_empty: self.text(file, &f.list_empty),
+            cancelled: self.text(file, &f.cancelled),
+            cmd_checkins: self.text(file, &f.cmd_checkins),
             areas,
         }
     }

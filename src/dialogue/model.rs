@@ -201,6 +201,12 @@ pub struct FollowUps {
     pub better_reply: Text,
     pub same_early_reply: Text,
     pub again: Text,
+    pub private_button: Text,
+    pub done: Text,
+    pub list_title: Text,
+    pub list_empty: Text,
+    pub cancelled: Text,
+    pub cmd_checkins: Text,
     pub areas: Vec<Option<Area>>,
 }
 

@@ -273,6 +273,12 @@ pub struct FollowUpFile {
     pub better_reply: RawText,
     pub same_early_reply: RawText,
     pub again: RawText,
+    pub private_button: RawText,
+    pub done: RawText,
+    pub list_title: RawText,
+    pub list_empty: RawText,
+    pub cancelled: RawText,
+    pub cmd_checkins: RawText,
     pub area: Vec<RawArea>,
 }
 

@@ -271,6 +271,27 @@ pub struct Harness {
     queries: AtomicU32,
 }
 
+/// The text of the update that runs one scheduler tick (see [`tree`]).
+pub const TICK: &str = "/__scheduler_tick";
+
+/// The bot's routing table, plus one test-only branch: the update [`TICK`] runs the
+/// check-in scheduler once, so that it talks to the mock server of that dispatch.
+fn tree() -> teloxide::dispatching::UpdateHandler<HandlerError> {
+    use teloxide::prelude::*;
+    dptree::entry()
+        .branch(
+            Update::filter_message()
+                .filter(|m: Message| m.text() == Some(TICK))
+                .endpoint(
+                    |bot: teloxide::Bot, app: Arc<App>, me: teloxide::types::Me| async move {
+                        gymtriage::bot::fire_due(&bot, &app, me.username()).await;
+                        Ok(())
+                    },
+                ),
+        )
+        .branch(schema::<teloxide::Bot>())
+}
+
 impl Harness {
     pub fn new() -> Harness {
         Harness::with_limiter(gymtriage::bot::limiter::Limiter::default())
@@ -301,10 +322,7 @@ impl Harness {
 
     pub fn with_limiter(limiter: gymtriage::bot::limiter::Limiter) -> Harness {
         // The mock bot takes teloxide_tests' global lock: create it before anything else.
-        let mut bot = MockBot::new(
-            MockMessageText::new().text("placeholder"),
-            schema::<teloxide::Bot>(),
-        );
+        let mut bot = MockBot::new(MockMessageText::new().text("placeholder"), tree());
         bot.me(MockMe::new().username(BOT_USERNAME).first_name("gymtriage"));
         let mut app = App::new(
             dialogues().clone(),
@@ -342,6 +360,17 @@ impl Harness {
         self.bot.dispatch().await;
         self.bot.updates = again;
         self.bot.get_responses()
+    }
+
+    /// Runs the check-in scheduler once (as the bot does every few seconds).
+    pub async fn tick(&mut self, anyone: &User) -> Responses {
+        let chat = private(anyone);
+        self.text(anyone, &chat, TICK).await
+    }
+
+    /// Moves the fake clock forward.
+    pub fn advance_days(&self, days: i64) {
+        self.now.fetch_add(days * 86_400, Ordering::SeqCst);
     }
 
     /// `from` types `text` in `chat`.

@@ -67,6 +67,8 @@ pub struct CheckIn {
     #[serde(default)]
     pub id: i64,
     pub user: i64,
+    /// The offer it answers: scheduling the same offer twice keeps one check-in.
+    pub offer: u32,
     pub flow: String,
     pub urgency: crate::urgency::Urgency,
     pub lang: String,
@@ -197,17 +199,20 @@ pub trait Store: Send + Sync + 'static {
             }
         }
     }
-    /// Records the message id Telegram gave a check's question message, if the check is
-    /// still the member's current one.
+    /// Records the message id Telegram gave a check's (or a check-in's) question message, if
+    /// it is still the member's current one.
     fn set_message_id(&self, key: MemberKey, check: u32, message_id: i32) -> Result<()> {
         loop {
             let Some(mut m) = self.load(key)? else {
                 return Ok(());
             };
             let rev = m.rev;
-            match m.check.as_mut() {
-                Some(c) if c.id == check => c.message_id = Some(message_id),
-                _ => return Ok(()),
+            if let Some(c) = m.check.as_mut().filter(|c| c.id == check) {
+                c.message_id = Some(message_id);
+            } else if let Some(f) = m.followup.as_mut().filter(|f| f.id == check) {
+                f.message_id = Some(message_id);
+            } else {
+                return Ok(());
             }
             if self.commit_if(key, rev, Some(&m), &[])?.is_some() {
                 return Ok(());
@@ -226,7 +231,7 @@ pub trait Store: Send + Sync + 'static {
     fn purge_idle(&self, cutoff: i64) -> Result<usize>;
     /// How many members are stored (for tests and benchmarks).
     fn count_members(&self) -> Result<usize>;
-    /// Schedules a check-in; returns its id.
+    /// Schedules a check-in, once per (user, offer): scheduling it again returns the same id.
     fn schedule(&self, c: &CheckIn) -> Result<i64>;
     /// Check-ins due at `now`, oldest first, at most `limit`.
     fn due(&self, now: i64, limit: usize) -> Result<Vec<CheckIn>>;

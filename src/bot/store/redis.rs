@@ -54,10 +54,13 @@ return out
 ";
 
 const SCHEDULE: &str = r"
+local existing = redis.call('GET', KEYS[5])
+if existing then return tonumber(existing) end
 local id = redis.call('INCR', KEYS[1])
 redis.call('HSET', KEYS[2], id, ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[2], id)
 redis.call('SADD', KEYS[4], id)
+redis.call('SET', KEYS[5], id, 'EX', 2592000)
 return id
 ";
 
@@ -268,6 +271,7 @@ impl Store for RedisStore {
             self.key(format_args!("ci")),
             self.key(format_args!("ciq")),
             self.key(format_args!("ci:u:{}", c.user)),
+            self.key(format_args!("ci:k:{}:{}", c.user, c.offer)),
         ];
         let json = serde_json::to_string(c)?;
         self.with(|conn| {

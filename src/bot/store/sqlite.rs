@@ -37,8 +37,10 @@ CREATE INDEX IF NOT EXISTS outbox_by_user ON outbox (user_id);
 CREATE TABLE IF NOT EXISTS checkins (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     user_id INTEGER NOT NULL,
+    offer INTEGER NOT NULL,
     due_at INTEGER NOT NULL,
-    checkin TEXT NOT NULL
+    checkin TEXT NOT NULL,
+    UNIQUE (user_id, offer)
 );
 CREATE INDEX IF NOT EXISTS checkins_by_due ON checkins (due_at);
 CREATE INDEX IF NOT EXISTS checkins_by_user ON checkins (user_id);
@@ -195,9 +197,19 @@ impl Store for SqliteStore {
 
     fn schedule(&self, c: &CheckIn) -> Result<i64> {
         let conn = self.conn()?;
-        conn.prepare_cached("INSERT INTO checkins (user_id, due_at, checkin) VALUES (?1, ?2, ?3)")?
-            .execute(params![c.user, c.due_at, serde_json::to_string(c)?])?;
-        Ok(conn.last_insert_rowid())
+        conn.prepare_cached(
+            "INSERT INTO checkins (user_id, offer, due_at, checkin) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (user_id, offer) DO NOTHING",
+        )?
+        .execute(params![
+            c.user,
+            c.offer,
+            c.due_at,
+            serde_json::to_string(c)?
+        ])?;
+        Ok(conn
+            .prepare_cached("SELECT id FROM checkins WHERE user_id = ?1 AND offer = ?2")?
+            .query_row(params![c.user, c.offer], |r| r.get(0))?)
     }
 
     fn due(&self, now: i64, limit: usize) -> Result<Vec<CheckIn>> {
