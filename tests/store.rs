@@ -148,6 +148,7 @@ fn checkin(user: i64, due_at: i64) -> CheckIn {
     CheckIn {
         id: 0,
         user,
+        offer: due_at as u32,
         flow: "back".into(),
         urgency: gymtriage::Urgency::SelfCare,
         lang: "en".into(),
@@ -162,6 +163,11 @@ fn checkins(s: &dyn Store) {
     let later = s.schedule(&checkin(u, 300)).unwrap();
     let sooner = s.schedule(&checkin(u, 200)).unwrap();
     let other = s.schedule(&checkin(v, 100)).unwrap();
+    assert_eq!(
+        s.schedule(&checkin(u, 300)).unwrap(),
+        later,
+        "the same offer schedules once"
+    );
     let mine: Vec<i64> = s.checkins_of(u).unwrap().iter().map(|c| c.id).collect();
     assert_eq!(mine, [sooner, later]);
     let due: Vec<i64> = s.due(250, 10).unwrap().iter().map(|c| c.id).collect();
