@@ -2,8 +2,9 @@
 //! (handler tests) and `Throttle<Bot>` (production: paced to Telegram's limits), and the
 //! delivery of outbox entries with retries.
 
+use std::collections::{HashSet, VecDeque};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use teloxide::adaptors::Throttle;
@@ -187,9 +188,103 @@ const ATTEMPTS: u32 = 6;
 /// Longest wait honoured for a 429 inside one delivery.
 const MAX_WAIT: Duration = Duration::from_secs(60);
 
+/// The outbox entries this process is delivering, and the last ones it delivered, for one
+/// store. The background redelivery reads every pending entry, including those a handler is
+/// still sending (waiting out a 429, retrying a 5xx, queued behind a group's rate limit):
+/// without this it sent them a second time.
+struct Claims {
+    store: Weak<dyn Store>,
+    busy: HashSet<i64>,
+    done: HashSet<i64>,
+    done_order: VecDeque<i64>,
+}
+
+static CLAIMS: Mutex<Vec<Claims>> = Mutex::new(Vec::new());
+
+/// Delivered entries remembered per store (more than one redelivery pass can hold).
+const REMEMBERED: usize = 4096;
+
+/// This process's claim on an outbox entry while it delivers it; released when dropped.
+struct Claim<'a> {
+    store: &'a Arc<dyn Store>,
+    id: i64,
+    delivered: bool,
+}
+
+impl<'a> Claim<'a> {
+    /// None if this process is already delivering the entry, or has delivered it.
+    fn take(store: &'a Arc<dyn Store>, id: i64) -> Option<Claim<'a>> {
+        let mut all = CLAIMS.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|c| c.store.strong_count() > 0);
+        let same = |c: &Claims| {
+            c.store
+                .upgrade()
+                .is_some_and(|s| std::ptr::addr_eq(Arc::as_ptr(&s), Arc::as_ptr(store)))
+        };
+        let i = match all.iter().position(same) {
+            Some(i) => i,
+            None => {
+                all.push(Claims {
+                    store: Arc::downgrade(store),
+                    busy: HashSet::new(),
+                    done: HashSet::new(),
+                    done_order: VecDeque::new(),
+                });
+                all.len() - 1
+            }
+        };
+        let c = &mut all[i];
+        if c.done.contains(&id) || !c.busy.insert(id) {
+            return None;
+        }
+        Some(Claim {
+            store,
+            id,
+            delivered: false,
+        })
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut all = CLAIMS.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(c) = all.iter_mut().find(|c| {
+            c.store
+                .upgrade()
+                .is_some_and(|s| std::ptr::addr_eq(Arc::as_ptr(&s), Arc::as_ptr(self.store)))
+        }) else {
+            return;
+        };
+        c.busy.remove(&self.id);
+        if self.delivered && c.done.insert(self.id) {
+            c.done_order.push_back(self.id);
+            if c.done_order.len() > REMEMBERED
+                && let Some(old) = c.done_order.pop_front()
+            {
+                c.done.remove(&old);
+            }
+        }
+    }
+}
+
 /// Delivers one outbox entry, with retries; removes it from the outbox once Telegram has it
-/// (or it can never be delivered). Returns false if it is still pending.
+/// (or it can never be delivered). Returns false if it is still pending. An entry this
+/// process is already delivering, or has delivered, is left alone (true).
 pub async fn deliver<T: Telegram>(
+    bot: &T,
+    store: &Arc<dyn Store>,
+    id: i64,
+    effect: &Effect,
+) -> bool {
+    let Some(mut claim) = Claim::take(store, id) else {
+        log::debug!("outbox entry already being delivered by this process");
+        return true;
+    };
+    claim.delivered = deliver_claimed(bot, store, id, effect).await;
+    claim.delivered
+}
+
+async fn deliver_claimed<T: Telegram>(
     bot: &T,
     store: &Arc<dyn Store>,
     id: i64,
@@ -333,6 +428,23 @@ pub async fn answer<T: Telegram>(bot: &T, id: String, text: Option<String>, aler
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entry_is_delivered_by_one_task_at_a_time_and_once() {
+        let a: Arc<dyn Store> = Arc::new(crate::bot::store::SqliteStore::in_memory().unwrap());
+        let b: Arc<dyn Store> = Arc::new(crate::bot::store::SqliteStore::in_memory().unwrap());
+        let first = Claim::take(&a, 1).expect("free");
+        assert!(Claim::take(&a, 1).is_none(), "being delivered");
+        assert!(Claim::take(&b, 1).is_some(), "another store's entry 1");
+        drop(first);
+        let mut again = Claim::take(&a, 1).expect("still pending: may be retried");
+        again.delivered = true;
+        drop(again);
+        assert!(Claim::take(&a, 1).is_none(), "delivered already");
+        drop(a);
+        let c: Arc<dyn Store> = Arc::new(crate::bot::store::SqliteStore::in_memory().unwrap());
+        assert!(Claim::take(&c, 1).is_some(), "a new store starts afresh");
+    }
 
     #[test]
     fn telegram_failures_are_sorted_into_what_to_do() {

@@ -21,9 +21,16 @@
 //!   `answerCallbackQuery` accepted once per query within 15 s of the press.
 //! - A wrong token: 401 "Unauthorized". An unknown method: 404 "Not Found" (like Telegram;
 //!   teloxide reads both as `ApiError::InvalidToken`).
-//! - Fault injection per method ([`FakeApi::fail_next`], [`FakeApi::fail_every`]): 429 with
-//!   `retry_after` (then enforced for that chat: sends and edits to it are refused with 429
-//!   until the time has passed), a 5xx status, or a dropped connection.
+//! - Fault injection per method ([`FakeApi::fail_next`], [`FakeApi::fail_every`],
+//!   [`FakeApi::fail_share`] for a seeded random share of calls): 429 with `retry_after` (then
+//!   enforced for that chat: sends and edits to it are refused with 429 until the time has
+//!   passed), a 5xx status, or a dropped connection. [`State::fault_counts`] tells what fired.
+//! - Webhooks: `setWebhook` (url, `secret_token`) and `deleteWebhook` are remembered
+//!   ([`State::webhook_url`], [`State::webhook_secret`]); while a webhook is set `getUpdates`
+//!   is refused with 409, as Telegram does, and the test posts updates itself: the queue
+//!   helpers still build them, and [`FakeApi::take_update`] hands one out as JSON.
+//! - Redelivery: an update handed out by `getUpdates` and not confirmed is handed out again
+//!   to the next poll (a restarted bot); [`State::updates_handed_out_again`] counts those.
 //!
 //! The hot path is a mutex, hash-map lookups and an append: no sleeps, no scans over history.
 #![allow(dead_code)]
@@ -168,6 +175,17 @@ pub enum Fault {
     Drop,
 }
 
+impl Fault {
+    /// A short name for figures: "429", "500", "502", "drop".
+    pub fn kind(&self) -> String {
+        match self {
+            Fault::TooManyRequests { .. } => "429".to_owned(),
+            Fault::Status(code) => code.to_string(),
+            Fault::Drop => "drop".to_owned(),
+        }
+    }
+}
+
 /// When a fault rule fires. New modes (a share of calls, a time window...) go here.
 #[derive(Clone, Debug)]
 enum Schedule {
@@ -175,6 +193,23 @@ enum Schedule {
     Next { remaining: u32 },
     /// Every `k`-th matching call (the k-th, 2k-th, ...), forever.
     Every { k: u64, seen: u64 },
+    /// Each matching call with probability `threshold / 2^64`, drawn from a seeded
+    /// generator (the same seed and the same calls give the same faults); at most `left`
+    /// times when set.
+    Share {
+        threshold: u64,
+        rng: u64,
+        left: Option<u64>,
+    },
+}
+
+/// splitmix64: a tiny seeded generator, enough to pick a share of calls.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D4_9BB1_3311_1049);
+    z ^ (z >> 31)
 }
 
 #[derive(Clone, Debug)]
@@ -286,6 +321,8 @@ struct PendingUpdate {
     id: u32,
     kind: &'static str,
     json: String,
+    /// How many `getUpdates` answers carried it.
+    handed_out: u32,
 }
 
 struct ChatEntry {
@@ -310,6 +347,8 @@ pub struct State {
     allowed_updates: Option<HashSet<String>>,
     poll_generation: u64,
     webhook_url: String,
+    webhook_secret: Option<String>,
+    handed_out_again: u64,
     chats: HashMap<i64, ChatEntry>,
     users: HashMap<i64, Value>,
     started: HashSet<i64>,
@@ -321,6 +360,7 @@ pub struct State {
     commands: HashMap<String, Value>,
     faults: Vec<FaultRule>,
     faults_fired: u64,
+    fault_counts: HashMap<(String, String), u64>,
     flood_until: HashMap<i64, Instant>,
 }
 
@@ -337,6 +377,8 @@ impl State {
             allowed_updates: None,
             poll_generation: 0,
             webhook_url: String::new(),
+            webhook_secret: None,
+            handed_out_again: 0,
             chats: HashMap::new(),
             users: HashMap::new(),
             started: HashSet::new(),
@@ -348,6 +390,7 @@ impl State {
             commands: HashMap::new(),
             faults: Vec::new(),
             faults_fired: 0,
+            fault_counts: HashMap::new(),
             flood_until: HashMap::new(),
         }
     }
@@ -373,6 +416,42 @@ impl State {
     /// How many injected faults have fired.
     pub fn faults_fired(&self) -> u64 {
         self.faults_fired
+    }
+
+    /// Injected faults that fired, as (method in lower case, [`Fault::kind`], count), sorted.
+    pub fn fault_counts(&self) -> Vec<(String, String, u64)> {
+        let mut v: Vec<(String, String, u64)> = self
+            .fault_counts
+            .iter()
+            .map(|((m, k), n)| (m.clone(), k.clone(), *n))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// How many injected faults of this kind ([`Fault::kind`]) fired, on any method.
+    pub fn faults_of_kind(&self, kind: &str) -> u64 {
+        self.fault_counts
+            .iter()
+            .filter(|((_, k), _)| k == kind)
+            .map(|(_, n)| *n)
+            .sum()
+    }
+
+    /// The URL of the webhook set with `setWebhook` ("" when none).
+    pub fn webhook_url(&self) -> &str {
+        &self.webhook_url
+    }
+
+    /// The `secret_token` given with the last `setWebhook`, if any.
+    pub fn webhook_secret(&self) -> Option<&str> {
+        self.webhook_secret.as_deref()
+    }
+
+    /// Updates that `getUpdates` handed out more than once (not confirmed in time, e.g. by
+    /// a bot killed before its next poll), each counted once.
+    pub fn updates_handed_out_again(&self) -> u64 {
+        self.handed_out_again
     }
 
     pub fn message(&self, chat_id: i64, message_id: i32) -> Option<&BotMessage> {
@@ -418,6 +497,11 @@ impl State {
     /// Whether the bot has confirmed this update (asked for an offset above it).
     pub fn is_confirmed(&self, update_id: u32) -> bool {
         update_id < self.confirmed_below
+    }
+
+    /// Updates with ids below this are confirmed (the highest offset the bot asked for).
+    pub fn confirmed_below(&self) -> u32 {
+        self.confirmed_below
     }
 
     /// How many `getUpdates` calls have started waiting (a held long poll counts once it is
@@ -521,14 +605,34 @@ impl State {
                     }
                     fired = Some(rule.fault.clone());
                 }
+                Schedule::Share {
+                    threshold,
+                    rng,
+                    left,
+                } => {
+                    if splitmix64(rng) >= *threshold {
+                        continue;
+                    }
+                    if let Some(n) = left {
+                        *n -= 1;
+                        if *n == 0 {
+                            exhausted = Some(i);
+                        }
+                    }
+                    fired = Some(rule.fault.clone());
+                }
             }
             break;
         }
         if let Some(i) = exhausted {
             self.faults.remove(i);
         }
-        if fired.is_some() {
+        if let Some(f) = &fired {
             self.faults_fired += 1;
+            *self
+                .fault_counts
+                .entry((lower.to_owned(), f.kind()))
+                .or_insert(0) += 1;
         }
         fired
     }
@@ -551,31 +655,27 @@ impl State {
         before != self.updates.len()
     }
 
-    fn kind_allowed(&self, kind: &str) -> bool {
-        match &self.allowed_updates {
-            Some(set) => set.contains(kind),
-            None => !matches!(
-                kind,
-                "chat_member" | "message_reaction" | "message_reaction_count"
-            ),
-        }
-    }
-
     /// `{"ok":true,"result":[...]}` with up to `limit` deliverable updates, or None.
-    fn collect_updates(&self, limit: usize) -> Option<String> {
+    fn collect_updates(&mut self, limit: usize) -> Option<String> {
         let mut out = String::new();
         let mut n = 0;
-        for u in &self.updates {
+        let mut again = 0;
+        for u in &mut self.updates {
             if n == limit {
                 break;
             }
-            if !self.kind_allowed(u.kind) {
+            if !kind_allowed(&self.allowed_updates, u.kind) {
                 continue;
+            }
+            u.handed_out += 1;
+            if u.handed_out == 2 {
+                again += 1;
             }
             out.push(if n == 0 { '[' } else { ',' });
             out.push_str(&u.json);
             n += 1;
         }
+        self.handed_out_again += again;
         if n == 0 {
             return None;
         }
@@ -838,6 +938,18 @@ impl State {
         }
         self.commands.insert(commands_key(p), commands.clone());
         Reply::ok_value(&Value::Bool(true))
+    }
+}
+
+/// Whether `getUpdates` hands out updates of this kind, given the remembered
+/// `allowed_updates` (None: Telegram's default, every kind but these three).
+fn kind_allowed(allowed: &Option<HashSet<String>>, kind: &str) -> bool {
+    match allowed {
+        Some(set) => set.contains(kind),
+        None => !matches!(
+            kind,
+            "chat_member" | "message_reaction" | "message_reaction_count"
+        ),
     }
 }
 
@@ -1150,7 +1262,12 @@ impl FakeApi {
                     update.insert("update_id".into(), id.into());
                     update.insert(kind.into(), payload);
                     let json = Value::Object(update).to_string();
-                    st.updates.push_back(PendingUpdate { id, kind, json });
+                    st.updates.push_back(PendingUpdate {
+                        id,
+                        kind,
+                        json,
+                        handed_out: 0,
+                    });
                     Ok(id)
                 }
                 Err(e) => Err(e),
@@ -1164,6 +1281,16 @@ impl FakeApi {
             }
             Err(e) => panic!("fake Bot API: cannot queue a {kind}: {e}"),
         }
+    }
+
+    /// Takes a queued update out of the `getUpdates` queue and returns it as the JSON Telegram
+    /// would post to a webhook (`{"update_id":N,"message":{...}}`); None if it is not queued
+    /// (already confirmed or taken).
+    pub fn take_update(&self, update_id: u32) -> Option<String> {
+        let mut st = self.inner.lock();
+        let at = st.updates.iter().position(|u| u.id == update_id)?;
+        let u = st.updates.remove(at)?;
+        Some(u.json)
     }
 
     // --- reading state -----------------------------------------------------------------------
@@ -1277,6 +1404,46 @@ impl FakeApi {
             Schedule::Every {
                 k: u64::from(k),
                 seen: 0,
+            },
+            fault,
+        );
+    }
+
+    /// A share of the calls of `method` (any case; "*" for any method) from now on fail with
+    /// `fault`: each call with probability `share` (0.0 to 1.0), drawn from a generator seeded
+    /// with `seed`, so a run can be replayed.
+    pub fn fail_share(&self, method: &str, share: f64, seed: u64, fault: Fault) {
+        self.add_share(method, share, seed, None, fault);
+    }
+
+    /// Like [`FakeApi::fail_share`], but fires at most `limit` times.
+    pub fn fail_share_at_most(
+        &self,
+        method: &str,
+        share: f64,
+        seed: u64,
+        limit: u64,
+        fault: Fault,
+    ) {
+        if limit == 0 {
+            return;
+        }
+        self.add_share(method, share, seed, Some(limit), fault);
+    }
+
+    fn add_share(&self, method: &str, share: f64, seed: u64, left: Option<u64>, fault: Fault) {
+        assert!(
+            (0.0..=1.0).contains(&share),
+            "fail_share: share must be within 0.0..=1.0"
+        );
+        // share * 2^64, saturating at u64::MAX for 1.0.
+        let threshold = (share * 18_446_744_073_709_551_616.0) as u64;
+        self.add_fault(
+            method,
+            Schedule::Share {
+                threshold,
+                rng: seed,
+                left,
             },
             fault,
         );
@@ -1421,6 +1588,7 @@ fn dispatch(inner: &Inner, method: &str, p: &Map<String, Value>) -> Reply {
         })),
         "deletewebhook" => {
             st.webhook_url.clear();
+            st.webhook_secret = None;
             if p.get("drop_pending_updates").is_some_and(as_bool) {
                 let next = i64::from(st.next_update_id);
                 st.confirm(next);
@@ -1428,7 +1596,30 @@ fn dispatch(inner: &Inner, method: &str, p: &Map<String, Value>) -> Reply {
             Reply::ok_value(&Value::Bool(true))
         }
         "setwebhook" => {
-            st.webhook_url = p.get("url").map(value_text).unwrap_or_default();
+            let url = p.get("url").map(value_text).unwrap_or_default();
+            if !url.is_empty() && !url.starts_with("https://") {
+                return Reply::bad(
+                    "Bad Request: bad webhook: An HTTPS URL must be provided for webhook",
+                );
+            }
+            let secret = p
+                .get("secret_token")
+                .map(value_text)
+                .filter(|s| !s.is_empty());
+            if secret.as_ref().is_some_and(|s| {
+                s.len() > 256
+                    || !s
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            }) {
+                return Reply::bad("Bad Request: secret token contains unallowed characters");
+            }
+            if p.get("drop_pending_updates").is_some_and(as_bool) {
+                let next = i64::from(st.next_update_id);
+                st.confirm(next);
+            }
+            st.webhook_url = url;
+            st.webhook_secret = secret;
             Reply::ok_value(&Value::Bool(true))
         }
         "sendmessage" => st.send_message(inner, p),
@@ -1502,7 +1693,7 @@ async fn get_updates(inner: &Inner, p: &Map<String, Value>) -> Reply {
         tokio::pin!(notified);
         notified.as_mut().enable();
         {
-            let st = inner.lock();
+            let mut st = inner.lock();
             if st.poll_generation != generation {
                 return Reply::error(409, CONFLICT);
             }
