@@ -12,6 +12,7 @@ pub mod render;
 pub mod store;
 pub mod telegram;
 
+use std::collections::HashSet;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -171,22 +172,34 @@ pub async fn fire_due<T: Telegram>(bot: &T, app: &Arc<App>, bot_username: &str) 
     sent
 }
 
-/// Sends every reply decided but not yet confirmed (after a restart, or a failed delivery).
-pub async fn redeliver<T: Telegram>(bot: &T, app: &Arc<App>) {
+/// Sends every reply decided but not yet confirmed: after a restart, every pending one;
+/// in the background (with `previous`), only those already pending at the previous sweep,
+/// so that replies another task or instance is still delivering are left to it.
+pub async fn redeliver<T: Telegram>(
+    bot: &T,
+    app: &Arc<App>,
+    previous: Option<&HashSet<i64>>,
+) -> HashSet<i64> {
     let store = app.store.clone();
     let pending = match tokio::task::spawn_blocking(move || store.pending()).await {
         Ok(Ok(p)) => p,
         _ => {
             log::error!("could not read the outbox");
-            return;
+            return HashSet::new();
         }
     };
-    if !pending.is_empty() {
-        log::info!("delivering {} pending replies", pending.len());
+    let now: HashSet<i64> = pending.iter().map(|(id, _)| *id).collect();
+    let due: Vec<_> = pending
+        .into_iter()
+        .filter(|(id, _)| previous.is_none_or(|p| p.contains(id)))
+        .collect();
+    if !due.is_empty() {
+        log::info!("delivering {} pending replies", due.len());
     }
-    for (id, effect) in pending {
+    for (id, effect) in due {
         telegram::deliver(bot, &app.store, id, &effect).await;
     }
+    now
 }
 
 /// Options of `gymtriage run`.
@@ -289,7 +302,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
     // Replies decided before a crash go out first; then a background loop retries any that
     // failed, and purges idle checks; another sends check-ins when they are due (also those
     // that fell due while the bot was down).
-    redeliver(&bot, &app).await;
+    redeliver(&bot, &app, None).await;
     {
         let (bot, app, name) = (bot.clone(), app.clone(), me.username().to_string());
         let every = opts.checkin_poll;
@@ -305,6 +318,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
         let (bot, app) = (bot.clone(), app.clone());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
+            let mut previous = HashSet::new();
             loop {
                 tick.tick().await;
                 let purge_app = app.clone();
@@ -313,7 +327,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
                     Ok(Ok(_)) => {}
                     _ => log::error!("purging idle checks failed"),
                 }
-                redeliver(&bot, &app).await;
+                previous = redeliver(&bot, &app, Some(&previous)).await;
             }
         });
     }

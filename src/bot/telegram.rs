@@ -304,6 +304,10 @@ async fn deliver_claimed<T: Telegram>(
                 .await
             {
                 Ok(message_id) => {
+                    // Telegram has it: clear the outbox entry first, so that a crash from
+                    // here on cannot send it again (a missing message id only means the next
+                    // answer arrives as a new message).
+                    done(store, id).await;
                     if let Some((key, check)) = question_of {
                         let (store2, key, check) = (store.clone(), *key, *check);
                         let saved = tokio::task::spawn_blocking(move || {
