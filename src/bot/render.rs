@@ -127,9 +127,21 @@ fn parse_payload(prefix: char, payload: &str) -> Option<(i64, u32)> {
         None => (false, rest),
     };
     let (chat, check) = rest.split_once('_')?;
-    let chat: i64 = chat.parse().ok()?;
+    // Digits only: `parse` would also take a sign of its own ("gm-5_0").
+    if chat.is_empty() || !chat.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if check.is_empty() || check.len() > 8 || !check.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let magnitude: u64 = chat.parse().ok()?;
+    let chat = if negative {
+        0i64.checked_sub_unsigned(magnitude)?
+    } else {
+        i64::try_from(magnitude).ok()?
+    };
     let check = u32::from_str_radix(check, 16).ok()?;
-    Some((if negative { -chat } else { chat }, check))
+    Some((chat, check))
 }
 
 fn emoji(u: Urgency) -> &'static str {
@@ -325,6 +337,21 @@ mod tests {
             assert_eq!(parse_transfer_payload(&p), Some((chat, check)));
         }
         assert_eq!(parse_transfer_payload("check"), None);
+        for bad in [
+            "gm-9223372036854775808_0",
+            "g-5_0",
+            "g+5_0",
+            "gm-5_0",
+            "g5_",
+            "g5_+1",
+            "g99999999999999999999_1",
+        ] {
+            assert_eq!(parse_transfer_payload(bad), None, "{bad}");
+        }
+        assert_eq!(
+            parse_transfer_payload(&transfer_payload(i64::MIN, 1)),
+            Some((i64::MIN, 1))
+        );
         let o = offer_payload(-100123, 0xabc);
         assert_eq!(parse_offer_payload(&o), Some((-100123, 0xabc)));
         assert_eq!(parse_transfer_payload(&o), None);
