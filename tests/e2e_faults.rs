@@ -194,7 +194,9 @@ async fn every_member_completes_despite_api_faults() {
 
 /// Regression: the bot's background redelivery (every 60 s) read every pending outbox entry
 /// and sent it, including a reply a handler was still sending (here: a question held by a
-/// 429 with `retry_after` 10 while the sweep runs), so the member got it twice. This test
+/// 429 with `retry_after` 10 while the sweep runs), so the member got it twice. Now a sweep
+/// only redelivers entries already pending at the previous sweep, and a per-process claim
+/// keeps one task per entry. This test
 /// lasts about 70 s because the sweep's period is 60 s and cannot be set from the CLI.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_minute_redelivery_does_not_resend_a_reply_in_flight() {
@@ -238,12 +240,14 @@ async fn the_minute_redelivery_does_not_resend_a_reply_in_flight() {
         sent.elapsed()
     };
     tokio::time::sleep(Duration::from_secs(2)).await;
+    // The sweep only redelivers replies that were already pending at its previous run, so
+    // it leaves this one (pending for seconds) to the handler delivering it.
     let swept = std::fs::read_to_string(&log)
         .unwrap_or_default()
         .contains("delivering 1 pending replies");
     assert!(
-        swept,
-        "the background redelivery did not see the reply in flight (timing); log:\n{}",
+        !swept,
+        "the background redelivery picked up a reply still in flight; log:\n{}",
         e2e_support::tail(&log, 30)
     );
     assert_eq!(
