@@ -483,6 +483,36 @@ fn language_name(code: &str) -> &str {
     }
 }
 
+/// The sender's record in the group a deep link (`/start g...` or `/start o...`) names, with
+/// what `pick` finds there under the link's id; `None` (after saying so) when the link is
+/// malformed or what it carried has ended.
+async fn from_group<T: Telegram, R>(
+    bot: &T,
+    app: &Arc<App>,
+    who: &Who<'_>,
+    update: u32,
+    link: Option<(i64, u32)>,
+    pick: impl FnOnce(Member, u32) -> Option<R>,
+) -> Result<Option<(MemberKey, Option<Member>, R)>, HandlerError> {
+    let texts = &app.d.ui().bot;
+    let Some((group_chat, id)) = link else {
+        say(bot, app, who, update, texts.welcome.get(who.lang)).await?;
+        return Ok(None);
+    };
+    let group_key = MemberKey {
+        chat: group_chat,
+        user: who.user,
+    };
+    let group_base = load(app, group_key, update).await?;
+    match group_base.clone().and_then(|m| pick(m, id)) {
+        Some(found) => Ok(Some((group_key, group_base, found))),
+        None => {
+            say(bot, app, who, update, texts.ended.get(who.lang)).await?;
+            Ok(None)
+        }
+    }
+}
+
 /// `/start o<chat>_<offer>` in a private chat: the check-in offer of a group outcome, here.
 async fn offer_here<T: Telegram>(
     bot: &T,
@@ -492,21 +522,12 @@ async fn offer_here<T: Telegram>(
     update: u32,
     payload: &str,
 ) -> HandlerResult {
-    let texts = &app.d.ui().bot;
-    let Some((group_chat, offer_id)) = render::parse_offer_payload(payload) else {
-        return say(bot, app, &who, update, texts.welcome.get(who.lang)).await;
-    };
-    let group_key = MemberKey {
-        chat: group_chat,
-        user: who.user,
-    };
-    let group_base = load(app, group_key, update).await?;
-    let Some(offer) = group_base
-        .clone()
-        .and_then(|m| m.offer)
-        .filter(|o| o.id == offer_id)
+    let link = render::parse_offer_payload(payload);
+    let pick = |m: Member, id: u32| m.offer.filter(|o| o.id == id);
+    let Some((group_key, group_base, offer)) =
+        from_group(bot, app, &who, update, link, pick).await?
     else {
-        return say(bot, app, &who, update, texts.ended.get(who.lang)).await;
+        return Ok(());
     };
     let private_key = who.key();
     let private_base = load(app, private_key, update).await?;
@@ -561,21 +582,14 @@ async fn transfer<T: Telegram>(
     payload: &str,
 ) -> HandlerResult {
     let texts = &app.d.ui().bot;
-    let Some((group_chat, check_id)) = render::parse_transfer_payload(payload) else {
-        return say(bot, app, &who, update, texts.welcome.get(who.lang)).await;
-    };
-    let group_key = MemberKey {
-        chat: group_chat,
-        user: who.user,
-    };
-    let group_base = load(app, group_key, update).await?;
-    let Some(mut check) = group_base
-        .clone()
-        .and_then(|m| m.check)
-        .filter(|c| c.id == check_id)
+    let link = render::parse_transfer_payload(payload);
+    let pick = |m: Member, id: u32| m.check.filter(|c| c.id == id);
+    let Some((group_key, group_base, mut check)) =
+        from_group(bot, app, &who, update, link, pick).await?
     else {
-        return say(bot, app, &who, update, texts.ended.get(who.lang)).await;
+        return Ok(());
     };
+    let group_chat = group_key.chat;
     // The group message loses its buttons and says where the check went.
     let group_effects: Vec<Effect> = check
         .message_id
