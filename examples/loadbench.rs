@@ -401,16 +401,12 @@ async fn prepare_store(
         Target::Baseline => String::new(),
         Target::Sqlite => {
             let file = cx.work.join(format!("{name}.db"));
-            let f = file.clone();
-            tokio::task::spawn_blocking(move || seed::sqlite(&f, &d, &path, &members, filler))
-                .await??;
+            seed::sqlite(&file, &d, &path, &members, filler).await?;
             format!("sqlite:{}", file.display())
         }
         Target::Redis => {
             let url = cx.args.redis.clone();
-            let u = url.clone();
-            tokio::task::spawn_blocking(move || seed::redis(&u, &d, &path, &members, filler))
-                .await??;
+            seed::redis(&url, &d, &path, &members, filler).await?;
             url
         }
     })

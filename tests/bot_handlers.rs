@@ -70,7 +70,7 @@ async fn a_private_check_by_buttons_edits_one_message_and_ends_in_self_care() {
     );
     assert_eq!(labels.last().unwrap(), CANCEL);
     let question_message = q.id();
-    let stored = h.load(me, &alice).expect("the check is stored");
+    let stored = h.load(me, &alice).await.expect("the check is stored");
     let check = stored.check.as_ref().unwrap();
     assert_eq!(check.message_id, Some(question_message));
     assert_eq!(check.version, 0);
@@ -103,7 +103,7 @@ async fn a_private_check_by_buttons_edits_one_message_and_ends_in_self_care() {
             q.text
         );
         assert!(q.text.contains(next), "step {n}: {}", q.text);
-        let stored = h.load(me, &alice).unwrap();
+        let stored = h.load(me, &alice).await.unwrap();
         assert_eq!(answers(&stored).len(), n + 2);
         assert_eq!(stored.check.as_ref().unwrap().version, n as u32 + 2);
         assert_eq!(
@@ -136,10 +136,10 @@ async fn a_private_check_by_buttons_edits_one_message_and_ends_in_self_care() {
     assert!(all.contains("delayed-onset muscle soreness"), "{all}");
     assert!(all.contains("is not a diagnosis"), "{all}");
     assert!(
-        h.load(me, &alice).is_none(),
+        h.load(me, &alice).await.is_none(),
         "the stored check is gone once it ends"
     );
-    assert!(h.app.store.pending().unwrap().is_empty());
+    assert!(h.app.store.pending().await.unwrap().is_empty());
 
     // The finished check's buttons now only say so.
     let r = h.press_label(&alice, &last_question, "None of these").await;
@@ -161,7 +161,7 @@ async fn a_private_check_by_free_text_asks_below_each_answer_and_ends_in_an_outc
     assert!(r.edited_messages_reply_markup.is_empty());
     assert!(q.text.contains("Question 2"), "{}", q.text);
     assert!(q.text.contains("Can you put your full weight on it"));
-    assert_eq!(answers(&h.load(me, &bob).unwrap()), ["area=bone"]);
+    assert_eq!(answers(&h.load(me, &bob).await.unwrap()), ["area=bone"]);
 
     let steps = [
         (
@@ -189,13 +189,13 @@ async fn a_private_check_by_free_text_asks_below_each_answer_and_ends_in_an_outc
         assert_ne!(q.id(), previous);
         assert!(q.text.contains(next), "after {typed:?}: {}", q.text);
         assert!(q.has_buttons());
-        let stored = h.load(me, &bob).unwrap();
+        let stored = h.load(me, &bob).await.unwrap();
         assert_eq!(answers(&stored).last().unwrap(), recorded);
         assert_eq!(stored.check.unwrap().message_id, Some(q.id()));
     }
 
     // Words that match no option: the question again, with a note, and nothing recorded.
-    let before = h.load(me, &bob).unwrap();
+    let before = h.load(me, &bob).await.unwrap();
     let r = h.text(&bob, &chat, "it is new").await;
     q = one_sent(&r, me);
     assert!(
@@ -205,7 +205,7 @@ async fn a_private_check_by_free_text_asks_below_each_answer_and_ends_in_an_outc
         q.text
     );
     assert!(q.text.contains("How is it going?"));
-    assert_eq!(answers(&h.load(me, &bob).unwrap()), answers(&before));
+    assert_eq!(answers(&h.load(me, &bob).await.unwrap()), answers(&before));
 
     let r = h.text(&bob, &chat, "1").await;
     q = one_sent(&r, me);
@@ -222,7 +222,7 @@ async fn a_private_check_by_free_text_asks_below_each_answer_and_ends_in_an_outc
     let all: String = sent_in(&r, me).iter().map(|m| m.text.as_str()).collect();
     assert!(all.starts_with("🟢 <b>Self-care</b>"), "{all}");
     assert!(all.contains("bone pain after a workout"), "{all}");
-    assert!(h.load(me, &bob).is_none());
+    assert!(h.load(me, &bob).await.is_none());
 }
 
 #[tokio::test]
@@ -232,7 +232,7 @@ async fn typed_words_are_never_stored() {
     let chat = private(&bob);
     h.text(&bob, &chat, "my shins hurt after running on concrete")
         .await;
-    let stored = h.load(chat.id.0, &bob).unwrap();
+    let stored = h.load(chat.id.0, &bob).await.unwrap();
     let json = serde_json::to_string(&stored).unwrap();
     for word in ["shins", "running", "concrete"] {
         assert!(!json.contains(word), "{word} stored: {json}");
@@ -301,7 +301,7 @@ async fn two_group_members_run_interleaved_checks_on_their_own_messages() {
     assert_silent(&r);
     let r = h.text(&bob, &g, "/check@other_bot").await;
     assert_silent(&r);
-    assert!(answers(&h.load(GROUP, &bob).unwrap()).is_empty());
+    assert!(answers(&h.load(GROUP, &bob).await.unwrap()).is_empty());
 
     let (mut ia, mut ib) = (0, 0);
     let mut outcomes = Vec::new();
@@ -312,7 +312,7 @@ async fn two_group_members_run_interleaved_checks_on_their_own_messages() {
         ] {
             let Some(label) = path.get(*i) else { continue };
             let other = if who.id == alice.id { &bob } else { &alice };
-            let other_before = h.state(GROUP, other);
+            let other_before = h.state(GROUP, other).await;
             let r = h.press_label(who, q, label).await;
             *i += 1;
             assert_eq!(answer(&r), (None, false));
@@ -324,7 +324,7 @@ async fn two_group_members_run_interleaved_checks_on_their_own_messages() {
                 who.first_name
             );
             assert_eq!(
-                h.state(GROUP, other),
+                h.state(GROUP, other).await,
                 other_before,
                 "{}'s press left the other check alone",
                 who.first_name
@@ -341,7 +341,7 @@ async fn two_group_members_run_interleaved_checks_on_their_own_messages() {
                     edit.text
                 );
                 assert_eq!(
-                    answers(&h.load(GROUP, who).unwrap()).len(),
+                    answers(&h.load(GROUP, who).await.unwrap()).len(),
                     *i,
                     "{}'s answers",
                     who.first_name
@@ -350,7 +350,7 @@ async fn two_group_members_run_interleaved_checks_on_their_own_messages() {
             } else {
                 assert!(edit.text.starts_with("✅ "));
                 assert!(!edit.has_buttons());
-                assert!(h.load(GROUP, who).is_none());
+                assert!(h.load(GROUP, who).await.is_none());
                 outcomes.push((who.first_name.clone(), sent_in(&r, GROUP)));
             }
         }
@@ -365,7 +365,7 @@ async fn two_group_members_run_interleaved_checks_on_their_own_messages() {
         );
         assert_eq!(all.matches("Check for").count(), 1, "{all}");
     }
-    assert!(h.app.store.pending().unwrap().is_empty());
+    assert!(h.app.store.pending().await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -379,15 +379,15 @@ async fn pressing_someone_elses_button_alerts_and_changes_nothing() {
     let q = one_sent(&r, GROUP);
     let r = h.press_label(&alice, &q, LOWER_BACK).await;
     let q = one_edit(&r, GROUP);
-    let before = h.state(GROUP, &alice);
+    let before = h.state(GROUP, &alice).await;
 
     for label in ["Yes", "No", BACK, CANCEL] {
         let r = h.press_label(&carol, &q, label).await;
         assert_alert(&r, &en(&ui().bot.not_yours));
         assert!(en(&ui().bot.not_yours).contains("belongs to someone else"));
         assert_silent(&r);
-        assert_eq!(h.state(GROUP, &alice), before, "after {label}");
-        assert!(h.load(GROUP, &carol).is_none());
+        assert_eq!(h.state(GROUP, &alice).await, before, "after {label}");
+        assert!(h.load(GROUP, &carol).await.is_none());
     }
     // Alice's own press still works afterwards.
     let r = h.press_label(&alice, &q, "No").await;
@@ -412,7 +412,7 @@ async fn a_stale_button_shows_the_current_question_and_an_ended_check_says_so() 
     // The message already shows the current question: the edit is a no-op, which Telegram
     // (and the fake server) refuse as "message is not modified".
     assert_silent(&r);
-    let stored = h.load(me, &dana).unwrap();
+    let stored = h.load(me, &dana).await.unwrap();
     assert_eq!(answers(&stored), ["area=lower_back"]);
     assert_eq!(stored.check.as_ref().unwrap().version, 1);
 
@@ -442,10 +442,10 @@ async fn a_stale_button_shows_the_current_question_and_an_ended_check_says_so() 
         .collect();
     assert_eq!(cleared, [saddle.id()]);
     assert_eq!(
-        h.load(me, &dana).unwrap().check.unwrap().message_id,
+        h.load(me, &dana).await.unwrap().check.unwrap().message_id,
         Some(bladder.id())
     );
-    let stored = h.load(me, &dana).unwrap();
+    let stored = h.load(me, &dana).await.unwrap();
     assert_eq!(answers(&stored), ["area=lower_back", "back_bladder=no"]);
 
     // Cancel by button: the message says so and loses its buttons; the check is gone.
@@ -454,7 +454,7 @@ async fn a_stale_button_shows_the_current_question_and_an_ended_check_says_so() 
     let cancelled = one_edit(&r, me);
     assert_eq!(cancelled.text, en(&ui().bot.cancelled));
     assert!(!cancelled.has_buttons());
-    assert!(h.load(me, &dana).is_none());
+    assert!(h.load(me, &dana).await.is_none());
 
     // Any button of the cancelled check now says it has ended.
     for (shown, label) in [(&saddle, "No"), (&bladder, "Yes"), (&area, LOWER_BACK)] {
@@ -462,14 +462,14 @@ async fn a_stale_button_shows_the_current_question_and_an_ended_check_says_so() 
         assert_alert(&r, &en(&ui().bot.ended));
         assert_silent(&r);
     }
-    assert!(h.load(me, &dana).is_none());
+    assert!(h.load(me, &dana).await.is_none());
 
     // A new check: the old check's buttons do not drive it.
     let r = h.text(&dana, &chat, "/check").await;
     one_sent(&r, me);
     let r = h.press_label(&dana, &area, LOWER_BACK).await;
     assert_alert(&r, &en(&ui().bot.ended));
-    assert!(answers(&h.load(me, &dana).unwrap()).is_empty());
+    assert!(answers(&h.load(me, &dana).await.unwrap()).is_empty());
 }
 
 #[tokio::test]
@@ -486,7 +486,7 @@ async fn cancel_back_and_forget_commands() {
     for cmd in ["/back", "/cancel"] {
         let r = h.text(&erin, &chat, cmd).await;
         assert_eq!(one_sent(&r, me).text, no_check, "{cmd}");
-        assert!(h.load(me, &erin).is_none());
+        assert!(h.load(me, &erin).await.is_none());
     }
 
     let r = h.text(&erin, &chat, "/check").await;
@@ -497,7 +497,7 @@ async fn cancel_back_and_forget_commands() {
     let q = one_edit(&r, me);
     assert!(q.text.contains(SADDLE_Q));
     assert_eq!(
-        answers(&h.load(me, &erin).unwrap()),
+        answers(&h.load(me, &erin).await.unwrap()),
         ["area=lower_back", "back_bladder=no"]
     );
 
@@ -506,7 +506,10 @@ async fn cancel_back_and_forget_commands() {
     assert_eq!(answer(&r), (None, false));
     let q = one_edit(&r, me);
     assert!(q.text.contains("Question 2") && q.text.contains(BLADDER_Q));
-    assert_eq!(answers(&h.load(me, &erin).unwrap()), ["area=lower_back"]);
+    assert_eq!(
+        answers(&h.load(me, &erin).await.unwrap()),
+        ["area=lower_back"]
+    );
     let r = h.press_label(&erin, &q, "No").await;
     let q = one_edit(&r, me);
 
@@ -516,11 +519,14 @@ async fn cancel_back_and_forget_commands() {
     assert_eq!(r.edited_messages_reply_markup[0].message.id.0, q.id());
     let q = one_sent(&r, me);
     assert!(q.text.contains("Question 2") && q.text.contains(BLADDER_Q));
-    assert_eq!(answers(&h.load(me, &erin).unwrap()), ["area=lower_back"]);
+    assert_eq!(
+        answers(&h.load(me, &erin).await.unwrap()),
+        ["area=lower_back"]
+    );
     let r = h.text(&erin, &chat, "/back").await;
     let q = one_sent(&r, me);
     assert!(q.text.contains("Question 1"));
-    assert!(answers(&h.load(me, &erin).unwrap()).is_empty());
+    assert!(answers(&h.load(me, &erin).await.unwrap()).is_empty());
     // Nothing left to undo: said, and the question is still there.
     let r = h.text(&erin, &chat, "/back").await;
     let q = one_sent(&r, me);
@@ -531,10 +537,10 @@ async fn cancel_back_and_forget_commands() {
         q.text
     );
     assert!(q.text.contains("Question 1"));
-    assert!(h.load(me, &erin).unwrap().check.is_some());
+    assert!(h.load(me, &erin).await.unwrap().check.is_some());
     // The Back button on question 1 does not exist, and a forged one is only a toast.
     assert!(!q.labels().contains(&BACK.to_string()));
-    let check = h.load(me, &erin).unwrap().check.unwrap();
+    let check = h.load(me, &erin).await.unwrap().check.unwrap();
     let forged = callback::check_button(erin.id.0 as i64, check.id, check.version, Action::Back);
     let r = h.press(&erin, &q.message, &forged).await;
     assert_eq!(
@@ -556,7 +562,7 @@ async fn cancel_back_and_forget_commands() {
         "the old question's buttons are removed"
     );
     assert_eq!(one_sent(&r, me).text, en(&ui().bot.cancelled));
-    assert!(h.load(me, &erin).is_none());
+    assert!(h.load(me, &erin).await.is_none());
 
     // /forget: checks in every chat and the chosen language go; other people's stay.
     let r = h.text(&erin, &chat, "/check").await;
@@ -567,21 +573,24 @@ async fn cancel_back_and_forget_commands() {
     one_sent(&r, GROUP);
     let r = h.text(&erin, &chat, "/lang es").await;
     assert_eq!(one_sent(&r, me).text, es(&ui().bot.lang_set));
-    assert_eq!(h.user_lang(&erin).as_deref(), Some("es"));
-    assert!(h.load(me, &erin).is_some() && h.load(GROUP, &erin).is_some());
+    assert_eq!(h.user_lang(&erin).await.as_deref(), Some("es"));
+    assert!(h.load(me, &erin).await.is_some() && h.load(GROUP, &erin).await.is_some());
 
     let r = h.text(&erin, &chat, "/forget").await;
     // Said in the language Erin had chosen, the last thing known about her.
     assert_eq!(one_sent(&r, me).text, es(&ui().bot.forgotten));
-    assert!(h.load(me, &erin).is_none());
-    assert!(h.load(GROUP, &erin).is_none());
-    assert_eq!(h.user_lang(&erin), None);
-    assert!(h.load(GROUP, &frank).is_some(), "Frank's check is his own");
-    assert_eq!(h.app.store.count_members().unwrap(), 1);
+    assert!(h.load(me, &erin).await.is_none());
+    assert!(h.load(GROUP, &erin).await.is_none());
+    assert_eq!(h.user_lang(&erin).await, None);
+    assert!(
+        h.load(GROUP, &frank).await.is_some(),
+        "Frank's check is his own"
+    );
+    assert_eq!(h.app.store.count_members().await.unwrap(), 1);
     // Back to her Telegram language.
     let r = h.text(&erin, &chat, "/help").await;
     assert_eq!(one_sent(&r, me).text, render::plain(&en(&ui().bot.help)));
-    assert!(h.load(me, &erin).is_none(), "/help stores nothing");
+    assert!(h.load(me, &erin).await.is_none(), "/help stores nothing");
 }
 
 #[tokio::test]
@@ -595,7 +604,7 @@ async fn a_sticker_mid_check_gets_a_hint_and_leaves_the_check_alone() {
     let q = one_sent(&r, me);
     let r = h.press_label(&gina, &q, LOWER_BACK).await;
     let q = one_edit(&r, me);
-    let before = h.state(me, &gina);
+    let before = h.state(me, &gina).await;
 
     let r = h
         .dispatch(
@@ -609,13 +618,13 @@ async fn a_sticker_mid_check_gets_a_hint_and_leaves_the_check_alone() {
     assert!(hint.text.contains("only read text"));
     assert!(!hint.has_buttons());
     assert!(r.edited_messages_text.is_empty() && r.edited_messages_reply_markup.is_empty());
-    assert_eq!(h.state(me, &gina), before);
+    assert_eq!(h.state(me, &gina).await, before);
 
     // The question's buttons still work.
     let r = h.press_label(&gina, &q, "No").await;
     assert_eq!(one_edit(&r, me).id(), q.id());
     assert_eq!(
-        answers(&h.load(me, &gina).unwrap()),
+        answers(&h.load(me, &gina).await.unwrap()),
         ["area=lower_back", "back_bladder=no"]
     );
 
@@ -623,7 +632,7 @@ async fn a_sticker_mid_check_gets_a_hint_and_leaves_the_check_alone() {
     let g = group();
     let r = h.text(&gina, &g, "/check").await;
     let gq = one_sent(&r, GROUP);
-    let before = h.state(GROUP, &gina);
+    let before = h.state(GROUP, &gina).await;
     let r = h
         .dispatch(MockMessageSticker::new().from(gina.clone()).chat(g.clone()))
         .await;
@@ -638,7 +647,7 @@ async fn a_sticker_mid_check_gets_a_hint_and_leaves_the_check_alone() {
         )
         .await;
     assert_eq!(one_sent(&r, GROUP).text, en(&ui().bot.unsupported));
-    assert_eq!(h.state(GROUP, &gina), before);
+    assert_eq!(h.state(GROUP, &gina).await, before);
 }
 
 #[tokio::test]
@@ -677,7 +686,7 @@ async fn spanish_speakers_get_spanish_and_lang_switches_the_language() {
         "a private outcome gives every reason: {all}"
     );
     assert!(all.contains("no es un diagnóstico"));
-    assert!(h.load(me, &lucia).is_none());
+    assert!(h.load(me, &lucia).await.is_none());
 
     // Typed Spanish works too.
     let r = h.text(&lucia, &chat, "me duele la espinilla").await;
@@ -699,7 +708,7 @@ async fn spanish_speakers_get_spanish_and_lang_switches_the_language() {
     assert_eq!(set.id(), prompt.id());
     assert_eq!(set.text, en(&ui().bot.lang_set));
     assert!(!set.has_buttons());
-    assert_eq!(h.user_lang(&lucia).as_deref(), Some("en"));
+    assert_eq!(h.user_lang(&lucia).await.as_deref(), Some("en"));
 
     let r = h.text(&lucia, &chat, "/check").await;
     let q = one_sent(&r, me);
@@ -708,12 +717,12 @@ async fn spanish_speakers_get_spanish_and_lang_switches_the_language() {
     // Switching mid-check: the next question comes in the new language.
     let r = h.text(&lucia, &chat, "/lang ES").await;
     assert_eq!(one_sent(&r, me).text, es(&ui().bot.lang_set));
-    assert_eq!(h.user_lang(&lucia).as_deref(), Some("es"));
+    assert_eq!(h.user_lang(&lucia).await.as_deref(), Some("es"));
     let r = h.press_label(&lucia, &q, BONE).await;
     let next = one_edit(&r, me);
     assert!(next.text.contains("Pregunta 2"), "{}", next.text);
     assert!(next.text.contains("¿Puedes apoyar todo el peso"));
-    assert_eq!(answers(&h.load(me, &lucia).unwrap()), ["area=bone"]);
+    assert_eq!(answers(&h.load(me, &lucia).await.unwrap()), ["area=bone"]);
 
     // An unknown code shows the choice again; a forged language button is refused.
     let r = h.text(&lucia, &chat, "/lang fr").await;
@@ -722,7 +731,7 @@ async fn spanish_speakers_get_spanish_and_lang_switches_the_language() {
     let r = h.press(&lucia, &prompt.message, "L.fr").await;
     assert_alert(&r, &es(&ui().bot.bad_button));
     assert_silent(&r);
-    assert_eq!(h.user_lang(&lucia).as_deref(), Some("es"));
+    assert_eq!(h.user_lang(&lucia).await.as_deref(), Some("es"));
 }
 
 #[tokio::test]
@@ -740,7 +749,7 @@ async fn in_a_group_sensitive_questions_offer_a_private_chat_and_outcomes_stay_d
     let q = one_edit(&r, GROUP);
     assert!(q.text.contains(BLADDER_Q));
     assert!(q.text.contains(&en(&ui().bot.private_note)), "{}", q.text);
-    let check = h.load(GROUP, &alice).unwrap().check.unwrap();
+    let check = h.load(GROUP, &alice).await.unwrap().check.unwrap();
     let payload = render::transfer_payload(GROUP, check.id);
     assert_eq!(
         q.url(PRIVATE_LINK),
@@ -763,7 +772,7 @@ async fn in_a_group_sensitive_questions_offer_a_private_chat_and_outcomes_stay_d
     );
     assert!(!all.contains("cauda equina syndrome), which needs treatment straight away"));
     assert!(all.contains(&en(&ui().bot.group_outcome_note)), "{all}");
-    assert!(h.load(GROUP, &alice).is_none());
+    assert!(h.load(GROUP, &alice).await.is_none());
 
     // Bob reaches the same question and follows the link to a private chat.
     let r = h.text(&bob, &g, "/check").await;
@@ -780,15 +789,15 @@ async fn in_a_group_sensitive_questions_offer_a_private_chat_and_outcomes_stay_d
         .await;
     assert_eq!(one_sent(&r, alice_chat.id.0).text, en(&ui().bot.ended));
     assert!(sent_in(&r, GROUP).is_empty() && edited_in(&r, GROUP).is_empty());
-    assert!(h.load(GROUP, &bob).is_some());
-    assert!(h.load(alice_chat.id.0, &alice).is_none());
+    assert!(h.load(GROUP, &bob).await.is_some());
+    assert!(h.load(alice_chat.id.0, &alice).await.is_none());
     // In the group itself, /start with the payload is only a greeting.
     let r = h.text(&bob, &g, &format!("/start {payload}")).await;
     assert_eq!(
         one_sent(&r, GROUP).text,
         render::plain(&en(&ui().bot.welcome))
     );
-    assert!(h.load(GROUP, &bob).is_some());
+    assert!(h.load(GROUP, &bob).await.is_some());
 
     let bob_chat = private(&bob);
     let pm = bob_chat.id.0;
@@ -808,8 +817,11 @@ async fn in_a_group_sensitive_questions_offer_a_private_chat_and_outcomes_stay_d
     assert!(q.text.contains("Question 2") && q.text.contains(BLADDER_Q));
     assert!(!q.text.contains("Check for"));
     assert_eq!(q.labels(), ["Yes", "No", BACK, CANCEL]);
-    assert!(h.load(GROUP, &bob).is_none(), "the group check is gone");
-    let private_check = h.load(pm, &bob).unwrap();
+    assert!(
+        h.load(GROUP, &bob).await.is_none(),
+        "the group check is gone"
+    );
+    let private_check = h.load(pm, &bob).await.unwrap();
     assert_eq!(answers(&private_check), ["area=lower_back"]);
     assert_eq!(private_check.check.unwrap().message_id, Some(q.id()));
 
@@ -819,7 +831,7 @@ async fn in_a_group_sensitive_questions_offer_a_private_chat_and_outcomes_stay_d
     assert_silent(&r);
     let r = h.text(&bob, &bob_chat, &format!("/start {payload}")).await;
     assert_eq!(one_sent(&r, pm).text, en(&ui().bot.ended));
-    assert!(h.load(pm, &bob).is_some(), "the moved check survives");
+    assert!(h.load(pm, &bob).await.is_some(), "the moved check survives");
 
     // In private, the outcome gives the reason in full.
     let r = h.press_label(&bob, &q, "Yes").await;
@@ -828,7 +840,7 @@ async fn in_a_group_sensitive_questions_offer_a_private_chat_and_outcomes_stay_d
     assert!(all.contains(BLADDER_REASON), "{all}");
     assert!(!all.contains(&en(&ui().bot.group_outcome_note)));
     assert!(sent_in(&r, GROUP).is_empty());
-    assert!(h.load(pm, &bob).is_none());
+    assert!(h.load(pm, &bob).await.is_none());
 }
 
 #[tokio::test]
@@ -840,8 +852,8 @@ async fn garbage_and_forged_callback_data_is_refused_with_an_alert() {
 
     let r = h.text(&alice, &g, "/check").await;
     let q = one_sent(&r, GROUP);
-    let before = h.state(GROUP, &alice);
-    let check = h.load(GROUP, &alice).unwrap().check.unwrap();
+    let before = h.state(GROUP, &alice).await;
+    let check = h.load(GROUP, &alice).await.unwrap().check.unwrap();
     let bad = en(&ui().bot.bad_button);
 
     let long = "9".repeat(80);
@@ -874,7 +886,7 @@ async fn garbage_and_forged_callback_data_is_refused_with_an_alert() {
     let r = h.press(&carol, &q.message, &forged).await;
     assert_alert(&r, &en(&ui().bot.ended));
     assert_silent(&r);
-    assert!(h.load(GROUP, &carol).is_none());
+    assert!(h.load(GROUP, &carol).await.is_none());
     // Or keeps Alice as the owner: not hers.
     let forged = callback::check_button(alice_id, check.id, check.version, Action::Cancel);
     let r = h.press(&carol, &q.message, &forged).await;
@@ -904,7 +916,7 @@ async fn garbage_and_forged_callback_data_is_refused_with_an_alert() {
     assert_eq!(answer(&r), (None, false));
     assert_silent(&r);
 
-    assert_eq!(h.state(GROUP, &alice), before, "nothing changed");
+    assert_eq!(h.state(GROUP, &alice).await, before, "nothing changed");
     // The real button still works.
     let r = h.press_label(&alice, &q, LOWER_BACK).await;
     assert!(one_edit(&r, GROUP).text.contains(BLADDER_Q));
@@ -925,7 +937,7 @@ async fn an_edited_message_gets_a_hint() {
     let r = h.dispatch(original.clone()).await;
     let q = one_sent(&r, me);
     assert!(q.text.contains(BLADDER_Q));
-    let before = h.state(me, &hugo);
+    let before = h.state(me, &hugo).await;
 
     let edited = original.text("my shins hurt").build();
     let r = h.dispatch(MockEditedMessage::new(edited)).await;
@@ -933,7 +945,7 @@ async fn an_edited_message_gets_a_hint() {
     assert_eq!(hint.text, en(&ui().bot.edited));
     assert!(hint.text.contains("edited messages"));
     assert!(r.edited_messages_text.is_empty() && r.edited_messages_reply_markup.is_empty());
-    assert_eq!(h.state(me, &hugo), before, "the edit changed nothing");
+    assert_eq!(h.state(me, &hugo).await, before, "the edit changed nothing");
 
     // In a group, edits that are not replies to the bot are ignored.
     let g = group();
@@ -961,13 +973,17 @@ async fn idle_checks_are_purged_after_the_time_limit() {
     h.advance(3600);
     let r = h.press_label(&ivy, &q, LOWER_BACK).await;
     let q = one_edit(&r, me);
-    assert_eq!(h.load(me, &ivy).unwrap().updated_at, T0 + 3600);
+    assert_eq!(h.load(me, &ivy).await.unwrap().updated_at, T0 + 3600);
 
     h.advance(24 * 3600);
-    assert_eq!(h.app.purge().unwrap(), 0, "exactly at the limit it is kept");
+    assert_eq!(
+        h.app.purge().await.unwrap(),
+        0,
+        "exactly at the limit it is kept"
+    );
     h.advance(1);
-    assert_eq!(h.app.purge().unwrap(), 1);
-    assert!(h.load(me, &ivy).is_none());
+    assert_eq!(h.app.purge().await.unwrap(), 1);
+    assert!(h.load(me, &ivy).await.is_none());
     let r = h.press_label(&ivy, &q, "No").await;
     assert_alert(&r, &en(&ui().bot.ended));
 }
@@ -990,7 +1006,7 @@ async fn commands_greet_help_and_start_checks_and_group_replies_answer() {
         let r = h.text(&jo, &chat, cmd).await;
         assert_eq!(one_sent(&r, me).text, render::plain(&en(text)), "{cmd}");
     }
-    assert!(h.load(me, &jo).is_none());
+    assert!(h.load(me, &jo).await.is_none());
     // Another bot's commands, and unknown ones, are left alone in a group.
     assert_silent(&h.text(&jo, &g, "/nonsense").await);
     assert_silent(&h.text(&jo, &g, "/help@other_bot").await);
@@ -1001,12 +1017,12 @@ async fn commands_greet_help_and_start_checks_and_group_replies_answer() {
     let r = h.text(&jo, &chat, "/start check").await;
     let q = one_sent(&r, me);
     assert!(q.text.contains("Question 1"));
-    assert!(h.load(me, &jo).unwrap().check.is_some());
+    assert!(h.load(me, &jo).await.unwrap().check.is_some());
     // /check with words answers the first question at once.
     let r = h.text(&jo, &chat, "/check my lower back is stiff").await;
     let q2 = one_sent(&r, me);
     assert!(q2.text.contains(BLADDER_Q), "{}", q2.text);
-    let recorded = answers(&h.load(me, &jo).unwrap());
+    let recorded = answers(&h.load(me, &jo).await.unwrap());
     assert_eq!(recorded[0], "area=lower_back");
     assert!(
         recorded.contains(&"back_feel=dull".to_string()),
@@ -1037,13 +1053,13 @@ async fn commands_greet_help_and_start_checks_and_group_replies_answer() {
         next.text
             .starts_with("🩺 <b>Check for Kim</b> · Question 2")
     );
-    assert_eq!(answers(&h.load(GROUP, &kim).unwrap()), ["area=bone"]);
+    assert_eq!(answers(&h.load(GROUP, &kim).await.unwrap()), ["area=bone"]);
     let r = h.dispatch(reply("my shins", &jo)).await;
     assert_eq!(
         one_sent(&r, GROUP).text,
         render::plain(&en(&ui().bot.no_check))
     );
-    assert!(h.load(GROUP, &jo).is_none());
+    assert!(h.load(GROUP, &jo).await.is_none());
 }
 
 #[tokio::test]
@@ -1058,19 +1074,19 @@ async fn a_redelivered_update_is_not_applied_twice() {
         .press_label(&alice, &q, "A bone: shin, foot or another bone")
         .await;
     let q2 = one_edit(&r, me);
-    let before = h.load(me, &alice).unwrap();
+    let before = h.load(me, &alice).await.unwrap();
     assert_eq!(answers(&before), ["area=bone"]);
     // The same press delivered again: nothing is recorded or sent twice.
     let r = h.redeliver_last().await;
     assert_silent(&r);
-    assert_eq!(answers(&h.load(me, &alice).unwrap()), ["area=bone"]);
+    assert_eq!(answers(&h.load(me, &alice).await.unwrap()), ["area=bone"]);
     // And the same typed answer delivered twice counts once.
     let r = h.text(&alice, &chat, "yes").await;
     one_sent(&r, me);
-    let after_typed = answers(&h.load(me, &alice).unwrap());
+    let after_typed = answers(&h.load(me, &alice).await.unwrap());
     let r = h.redeliver_last().await;
     assert_silent(&r);
-    assert_eq!(answers(&h.load(me, &alice).unwrap()), after_typed);
+    assert_eq!(answers(&h.load(me, &alice).await.unwrap()), after_typed);
     let _ = q2;
 }
 
@@ -1096,7 +1112,7 @@ async fn a_member_flooding_a_group_is_slowed_down_without_hurting_the_others() {
         .press_label(&mallory, &q, "A bone: shin, foot or another bone")
         .await;
     assert_silent(&r);
-    assert!(answers(&h.load(GROUP, &mallory).unwrap()).is_empty());
+    assert!(answers(&h.load(GROUP, &mallory).await.unwrap()).is_empty());
     // A very long text is refused by the engine like any bad answer, never a crash.
     // Alice, in the same group, is served as usual.
     let r = h.text(&alice, &g, "/check").await;
@@ -1105,7 +1121,10 @@ async fn a_member_flooding_a_group_is_slowed_down_without_hurting_the_others() {
         .press_label(&alice, &qa, "A bone: shin, foot or another bone")
         .await;
     one_edit(&r, GROUP);
-    assert_eq!(answers(&h.load(GROUP, &alice).unwrap()), ["area=bone"]);
+    assert_eq!(
+        answers(&h.load(GROUP, &alice).await.unwrap()),
+        ["area=bone"]
+    );
 }
 
 #[tokio::test]
@@ -1125,7 +1144,7 @@ async fn a_very_long_text_is_refused_politely_and_loses_nothing() {
         again.text
     );
     assert!(again.text.contains("Where does it hurt?"));
-    assert!(answers(&h.load(me, &bob).unwrap()).is_empty());
+    assert!(answers(&h.load(me, &bob).await.unwrap()).is_empty());
 }
 
 /// The answers of a back check that ends in self-care.
@@ -1176,13 +1195,21 @@ async fn a_check_in_is_offered_scheduled_sent_when_due_and_raises_the_urgency() 
     let confirmed = one_edit(&r, me);
     assert!(confirmed.text.contains("in a week"), "{}", confirmed.text);
     assert!(!confirmed.has_buttons());
-    let scheduled = h.app.store.checkins_of(ana.id.0 as i64).unwrap();
+    let scheduled = h.app.store.checkins_of(ana.id.0 as i64).await.unwrap();
     assert_eq!(scheduled.len(), 1);
     assert_eq!(scheduled[0].flow, "back");
     // Pressing the offer again schedules nothing more.
     let r = h.press_label(&ana, &offer, "Tomorrow").await;
     assert_alert(&r, &en(&ui().bot.ended));
-    assert_eq!(h.app.store.checkins_of(ana.id.0 as i64).unwrap().len(), 1);
+    assert_eq!(
+        h.app
+            .store
+            .checkins_of(ana.id.0 as i64)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     // Not due yet: nothing is sent.
     h.advance_days(6);
@@ -1203,7 +1230,14 @@ async fn a_check_in_is_offered_scheduled_sent_when_due_and_raises_the_urgency() 
     );
     let r = h.tick(&ana).await;
     assert!(sent_in(&r, me).is_empty(), "sent exactly once");
-    assert!(h.app.store.checkins_of(ana.id.0 as i64).unwrap().is_empty());
+    assert!(
+        h.app
+            .store
+            .checkins_of(ana.id.0 as i64)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // About the same after 8 days: the back warning signs are asked again, then a new outcome.
     let r = h.press_label(&ana, &status, "About the same").await;
@@ -1282,7 +1316,14 @@ async fn a_group_outcome_offers_the_check_in_through_a_private_chat_and_checkins
     let label = list.labels()[0].clone();
     let r = h.press_label(&bo, &list, &label).await;
     assert_eq!(answer(&r).0.as_deref(), Some("Seguimiento cancelado."));
-    assert!(h.app.store.checkins_of(bo.id.0 as i64).unwrap().is_empty());
+    assert!(
+        h.app
+            .store
+            .checkins_of(bo.id.0 as i64)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Due time passes: nothing is sent anywhere.
     h.advance_days(4);
     let r = h.tick(&bo).await;
@@ -1307,9 +1348,19 @@ async fn forget_removes_scheduled_check_ins() {
     }
     let offer = last.pop().unwrap();
     h.press_label(&cy, &offer, "Tomorrow").await;
-    assert_eq!(h.app.store.checkins_of(cy.id.0 as i64).unwrap().len(), 1);
+    assert_eq!(
+        h.app.store.checkins_of(cy.id.0 as i64).await.unwrap().len(),
+        1
+    );
     h.text(&cy, &chat, "/forget").await;
-    assert!(h.app.store.checkins_of(cy.id.0 as i64).unwrap().is_empty());
+    assert!(
+        h.app
+            .store
+            .checkins_of(cy.id.0 as i64)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     h.advance_days(2);
     let r = h.tick(&cy).await;
     assert!(r.sent_messages.is_empty());

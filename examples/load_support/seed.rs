@@ -47,7 +47,7 @@ fn stored(
 }
 
 /// Saves `members` (at their first question) and `filler` other members (5 answers in).
-pub fn fill(
+pub async fn fill(
     store: &dyn Store,
     d: &Dialogues,
     path: &[String],
@@ -60,7 +60,7 @@ pub fn fill(
             user: m.user,
         };
         let s = stored(d, path, m.check_id, m.message_id, 0);
-        if store.commit_if(key, 0, Some(&s), &[])?.is_none() {
+        if store.commit_if(key, 0, Some(&s), &[]).await?.is_none() {
             bail!("member {key:?} already stored");
         }
     }
@@ -71,13 +71,15 @@ pub fn fill(
         if let Some(c) = s.check.as_mut() {
             c.id = (j as u32).wrapping_mul(2_654_435_761) | 1;
         }
-        store.commit_if(MemberKey { chat: user, user }, 0, Some(&s), &[])?;
+        store
+            .commit_if(MemberKey { chat: user, user }, 0, Some(&s), &[])
+            .await?;
     }
     Ok(())
 }
 
 /// A fresh SQLite file at `path`, filled.
-pub fn sqlite(
+pub async fn sqlite(
     path: &Path,
     d: &Dialogues,
     script_path: &[String],
@@ -90,11 +92,11 @@ pub fn sqlite(
         let _ = std::fs::remove_file(p);
     }
     let store = SqliteStore::open(path).context("open the SQLite store")?;
-    fill(&store, d, script_path, members, filler)
+    fill(&store, d, script_path, members, filler).await
 }
 
 /// Empties the Redis database of `url` (FLUSHDB) and fills it.
-pub fn redis(
+pub async fn redis(
     url: &str,
     d: &Dialogues,
     script_path: &[String],
@@ -103,7 +105,7 @@ pub fn redis(
 ) -> anyhow::Result<()> {
     flush_redis(url)?;
     let store = RedisStore::open(url, "gymtriage:").context("open the Redis store")?;
-    fill(&store, d, script_path, members, filler)
+    fill(&store, d, script_path, members, filler).await
 }
 
 pub fn flush_redis(url: &str) -> anyhow::Result<()> {

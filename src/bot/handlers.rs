@@ -10,21 +10,12 @@ use super::callback::{self, Action, Press};
 use super::conversation::{Plan, Via, Who};
 use super::limiter::Verdict;
 use super::render;
-use super::store::{Effect, Member, MemberKey, Store};
+use super::store::{Effect, Member, MemberKey};
 use super::telegram::{self, Telegram};
 use crate::engine::{FollowUpInput, Input};
 
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 pub type HandlerResult = Result<(), HandlerError>;
-
-/// Runs a store operation off the async threads.
-async fn blocking<R: Send + 'static>(
-    app: &Arc<App>,
-    f: impl FnOnce(&dyn Store) -> super::store::Result<R> + Send + 'static,
-) -> Result<R, HandlerError> {
-    let store = app.store.clone();
-    Ok(tokio::task::spawn_blocking(move || f(store.as_ref())).await??)
-}
 
 /// The update being handled, and the member state it was decided on.
 #[derive(Clone, Copy)]
@@ -50,7 +41,11 @@ const SEEN: usize = 16;
 
 /// Loads a member for `update`; a `Duplicate` error if that update was already applied.
 async fn load(app: &Arc<App>, key: MemberKey, update: u32) -> Result<Option<Member>, HandlerError> {
-    let member = blocking(app, move |s| s.load(key)).await?;
+    fresh(app.store.load(key).await?, update)
+}
+
+/// `member`, unless it has already seen `update` (then a `Duplicate` error).
+fn fresh(member: Option<Member>, update: u32) -> Result<Option<Member>, HandlerError> {
     if member.as_ref().is_some_and(|m| m.seen.contains(&update)) {
         return Err(Box::new(Duplicate));
     }
@@ -58,8 +53,9 @@ async fn load(app: &Arc<App>, key: MemberKey, update: u32) -> Result<Option<Memb
 }
 
 /// Stores the plan's new state and replies atomically (if the member is still as `turn.base`
-/// was), then sends the replies in order. The member record is kept, with the update's id,
-/// even when its check is over, so that a redelivered update is recognised.
+/// was), then has the callback answered and the replies sent, in order, by the chat's
+/// delivery queue. The member record is kept, with the update's id, even when its check is
+/// over, so that a redelivered update is recognised.
 async fn carry_out<T: Telegram>(
     bot: &T,
     app: &Arc<App>,
@@ -88,37 +84,55 @@ async fn carry_out<T: Telegram>(
         updated_at: app.now(),
         ..member.unwrap_or_default()
     };
-    let queued = effects.clone();
-    let ids = blocking(app, move |s| {
-        s.commit_if(key, expected, Some(&member), &queued)
-    })
-    .await?;
+    let ids = app
+        .store
+        .commit_if(key, expected, Some(&member), &effects)
+        .await?;
     let Some(ids) = ids else {
         return Err(Box::new(Conflict));
     };
-    if let Some(id) = query {
-        let (text, alert) = match toast {
-            Some((t, a)) => (Some(t), a),
-            None => (None, false),
-        };
-        telegram::answer(bot, id, text, alert).await;
-    }
-    for (id, effect) in ids.into_iter().zip(&effects) {
-        telegram::deliver(bot, &app.store, id, effect).await;
-    }
+    let answer = query.map(|id| match toast {
+        Some((t, a)) => (id, Some(t), a),
+        None => (id, None, false),
+    });
+    send(bot, app, key.chat, answer, ids, effects).await;
     Ok(())
+}
+
+/// Has the chat's delivery queue answer the callback query, then deliver the committed
+/// replies in order.
+async fn send<T: Telegram>(
+    bot: &T,
+    app: &Arc<App>,
+    chat: i64,
+    answer: Option<(String, Option<String>, bool)>,
+    ids: Vec<i64>,
+    effects: Vec<Effect>,
+) {
+    if answer.is_none() && ids.is_empty() {
+        return;
+    }
+    let (bot, outbox) = (bot.clone(), app.outbox.clone());
+    let job = async move {
+        if let Some((id, text, alert)) = answer {
+            telegram::answer(&bot, id, text, alert).await;
+        }
+        for (id, effect) in ids.into_iter().zip(effects) {
+            telegram::deliver(&bot, &outbox, id, effect).await;
+        }
+    };
+    app.outbox.submit(chat, Box::pin(job)).await;
 }
 
 /// A plain text reply, through the outbox like every other reply; the member is unchanged.
 async fn say<T: Telegram>(
     bot: &T,
     app: &Arc<App>,
-    who: &Who<'_>,
+    (who, base): (&Who<'_>, &Option<Member>),
     update: u32,
     text: &str,
 ) -> HandlerResult {
     let key = who.key();
-    let base = load(app, key, update).await?;
     let effect = Effect::Send {
         chat: who.chat,
         text: render::plain(text),
@@ -134,18 +148,7 @@ async fn say<T: Telegram>(
         effects: vec![effect],
         toast: None,
     };
-    carry_out(
-        bot,
-        app,
-        key,
-        Turn {
-            update,
-            base: &base,
-        },
-        plan,
-        None,
-    )
-    .await
+    carry_out(bot, app, key, Turn { update, base }, plan, None).await
 }
 
 fn plain_send(chat: i64, text: String) -> Effect {
@@ -164,19 +167,19 @@ async fn queue<T: Telegram>(
     key: MemberKey,
     effect: Effect,
 ) -> HandlerResult {
-    let queued = vec![effect.clone()];
+    let effects = vec![effect];
     // Filed under user 0, who never has a member record: only the outbox entry is written,
     // and it does not depend on (or conflict with) the member's own state.
     let nobody = MemberKey {
         chat: key.chat,
         user: 0,
     };
-    let ids = blocking(app, move |s| s.commit_if(nobody, 0, None, &queued))
+    let ids = app
+        .store
+        .commit_if(nobody, 0, None, &effects)
         .await?
         .ok_or(Conflict)?;
-    for id in ids {
-        telegram::deliver(bot, &app.store, id, &effect).await;
-    }
+    send(bot, app, key.chat, None, ids, effects).await;
     Ok(())
 }
 
@@ -200,25 +203,30 @@ where
     Err("the same member kept changing; update dropped".into())
 }
 
+/// Who sent the update, in their language, and their stored record in this chat (read in
+/// the same round trip); a `Duplicate` error if that record has already seen `update`.
 async fn who<'a>(
     app: &Arc<App>,
     chat: i64,
     group: bool,
     user: &'a User,
-) -> Result<Who<'a>, HandlerError> {
+    update: u32,
+) -> Result<(Who<'a>, Option<Member>), HandlerError> {
     let uid = user.id.0 as i64;
-    let stored = blocking(app, move |s| s.user_lang(uid)).await?;
+    let key = MemberKey { chat, user: uid };
+    let (member, stored) = app.store.load_with_lang(key).await?;
     let lang = match stored.as_deref().and_then(|c| app.d.lang(c)) {
         Some(l) => l,
         None => app.d.lang_or_default(user.language_code.as_deref()),
     };
-    Ok(Who {
+    let who = Who {
         chat,
         user: uid,
         first_name: &user.first_name,
         group,
         lang,
-    })
+    };
+    Ok((who, fresh(member, update)?))
 }
 
 /// `/name@bot args` → (name, args), or None when the command is for another bot.
@@ -267,7 +275,7 @@ async fn message<T: Telegram>(
         return Ok(());
     };
     let group = !msg.chat.is_private();
-    let who = who(app, msg.chat.id.0, group, user).await?;
+    let (who, base) = who(app, msg.chat.id.0, group, user, update).await?;
     let bot_texts = &app.d.ui().bot;
     // In a group only commands and replies to the bot are for it (with privacy mode on,
     // Telegram sends nothing else); other chatter is neither answered nor counted.
@@ -286,15 +294,21 @@ async fn message<T: Telegram>(
     let Some(text) = msg.text() else {
         // Stickers, photos, voice...: a hint, and the check stays as it was.
         if !group || is_reply_to_me(msg, me) {
-            say(bot, app, &who, update, bot_texts.unsupported.get(who.lang)).await?;
+            say(
+                bot,
+                app,
+                (&who, &base),
+                update,
+                bot_texts.unsupported.get(who.lang),
+            )
+            .await?;
         }
         return Ok(());
     };
     if let Some((name, args)) = command {
-        return self::command(bot, me, app, who, update, &name, args).await;
+        return self::command(bot, me, app, (who, base), update, &name, args).await;
     }
     let key = who.key();
-    let base = load(app, key, update).await?;
     let conv = app.conversation(me.username());
     let plan = match base.clone() {
         Some(m) if m.check.is_some() => conv.apply(who, m, Input::Text(text), Via::Typed),
@@ -306,7 +320,14 @@ async fn message<T: Telegram>(
             app.new_check_id(),
         ),
         _ if group => {
-            return say(bot, app, &who, update, bot_texts.no_check.get(who.lang)).await;
+            return say(
+                bot,
+                app,
+                (&who, &base),
+                update,
+                bot_texts.no_check.get(who.lang),
+            )
+            .await;
         }
         other => conv.start(who, other, Some(text), app.new_check_id()),
     };
@@ -338,16 +359,19 @@ pub async fn on_edited<T: Telegram>(
     if group && !is_reply_to_me(&msg, &me) {
         return Ok(());
     }
-    let who = who(&app, msg.chat.id.0, group, user).await?;
-    let text = app.d.ui().bot.edited.get(who.lang);
-    retrying(|| say(&bot, &app, &who, update.id.0, text)).await
+    retrying(|| async {
+        let (who, base) = who(&app, msg.chat.id.0, group, user, update.id.0).await?;
+        let text = app.d.ui().bot.edited.get(who.lang);
+        say(&bot, &app, (&who, &base), update.id.0, text).await
+    })
+    .await
 }
 
 async fn command<T: Telegram>(
     bot: &T,
     me: &Me,
     app: &Arc<App>,
-    who: Who<'_>,
+    (who, base): (Who<'_>, Option<Member>),
     update: u32,
     name: &str,
     args: &str,
@@ -358,14 +382,14 @@ async fn command<T: Telegram>(
     let conv = app.conversation(me.username());
     match name {
         "start" if !who.group && render::parse_transfer_payload(args).is_some() => {
-            transfer(bot, me, app, who, update, args).await
+            transfer(bot, me, app, (who, base), update, args).await
         }
         "start" if !who.group && render::parse_offer_payload(args).is_some() => {
-            offer_here(bot, me, app, who, update, args).await
+            offer_here(bot, me, app, (who, base), update, args).await
         }
         "checkins" => {
             let user = who.user;
-            let list = blocking(app, move |s| s.checkins_of(user)).await?;
+            let list = app.store.checkins_of(user).await?;
             // In a group, the list goes nowhere near the group: only a private chat has it.
             if who.group {
                 return Ok(());
@@ -373,9 +397,10 @@ async fn command<T: Telegram>(
             let effect = conv.checkins_list(who, &list);
             queue(bot, app, key, effect).await
         }
-        "start" if args != "check" => say(bot, app, &who, update, texts.welcome.get(lang)).await,
+        "start" if args != "check" => {
+            say(bot, app, (&who, &base), update, texts.welcome.get(lang)).await
+        }
         "start" | "check" => {
-            let base = load(app, key, update).await?;
             let first = (name == "check" && !args.is_empty() && !who.group).then_some(args);
             let plan = conv.start(who, base.clone(), first, app.new_check_id());
             carry_out(
@@ -392,7 +417,6 @@ async fn command<T: Telegram>(
             .await
         }
         "back" | "cancel" => {
-            let base = load(app, key, update).await?;
             let member = base.clone().unwrap_or_default();
             let plan = if name == "back" {
                 conv.apply(who, member, Input::Back, Via::Typed)
@@ -412,11 +436,11 @@ async fn command<T: Telegram>(
             )
             .await
         }
-        "help" => say(bot, app, &who, update, texts.help.get(lang)).await,
-        "privacy" => say(bot, app, &who, update, texts.privacy.get(lang)).await,
+        "help" => say(bot, app, (&who, &base), update, texts.help.get(lang)).await,
+        "privacy" => say(bot, app, (&who, &base), update, texts.privacy.get(lang)).await,
         "forget" => {
             let user = who.user;
-            let n = blocking(app, move |s| s.forget_user(user)).await?;
+            let n = app.store.forget_user(user).await?;
             log::info!("forgot a user ({n} records)");
             // Nothing is stored about them any more, and the confirmation stores nothing.
             let effect = Effect::Send {
@@ -429,9 +453,10 @@ async fn command<T: Telegram>(
         }
         "lang" => match app.d.lang(args.to_ascii_lowercase().as_str()) {
             Some(l) => {
-                let (user, code) = (who.user, app.d.lang_code(l).to_string());
-                blocking(app, move |s| s.set_user_lang(user, &code)).await?;
-                say(bot, app, &who, update, texts.lang_set.get(l)).await
+                app.store
+                    .set_user_lang(who.user, app.d.lang_code(l))
+                    .await?;
+                say(bot, app, (&who, &base), update, texts.lang_set.get(l)).await
             }
             None => {
                 let keyboard = vec![
@@ -445,7 +470,6 @@ async fn command<T: Telegram>(
                         })
                         .collect(),
                 ];
-                let base = load(app, key, update).await?;
                 let plan = Plan {
                     member: base.clone(),
                     effects: vec![Effect::Send {
@@ -471,7 +495,16 @@ async fn command<T: Telegram>(
             }
         },
         _ if who.group => Ok(()), // probably another bot's command
-        _ => say(bot, app, &who, update, texts.unknown_command.get(lang)).await,
+        _ => {
+            say(
+                bot,
+                app,
+                (&who, &base),
+                update,
+                texts.unknown_command.get(lang),
+            )
+            .await
+        }
     }
 }
 
@@ -489,14 +522,15 @@ fn language_name(code: &str) -> &str {
 async fn from_group<T: Telegram, R>(
     bot: &T,
     app: &Arc<App>,
-    who: &Who<'_>,
+    own: (&Who<'_>, &Option<Member>),
     update: u32,
     link: Option<(i64, u32)>,
     pick: impl FnOnce(Member, u32) -> Option<R>,
 ) -> Result<Option<(MemberKey, Option<Member>, R)>, HandlerError> {
     let texts = &app.d.ui().bot;
+    let who = own.0;
     let Some((group_chat, id)) = link else {
-        say(bot, app, who, update, texts.welcome.get(who.lang)).await?;
+        say(bot, app, own, update, texts.welcome.get(who.lang)).await?;
         return Ok(None);
     };
     let group_key = MemberKey {
@@ -507,7 +541,7 @@ async fn from_group<T: Telegram, R>(
     match group_base.clone().and_then(|m| pick(m, id)) {
         Some(found) => Ok(Some((group_key, group_base, found))),
         None => {
-            say(bot, app, who, update, texts.ended.get(who.lang)).await?;
+            say(bot, app, own, update, texts.ended.get(who.lang)).await?;
             Ok(None)
         }
     }
@@ -518,19 +552,18 @@ async fn offer_here<T: Telegram>(
     bot: &T,
     me: &Me,
     app: &Arc<App>,
-    who: Who<'_>,
+    (who, private_base): (Who<'_>, Option<Member>),
     update: u32,
     payload: &str,
 ) -> HandlerResult {
     let link = render::parse_offer_payload(payload);
     let pick = |m: Member, id: u32| m.offer.filter(|o| o.id == id);
     let Some((group_key, group_base, offer)) =
-        from_group(bot, app, &who, update, link, pick).await?
+        from_group(bot, app, (&who, &private_base), update, link, pick).await?
     else {
         return Ok(());
     };
     let private_key = who.key();
-    let private_base = load(app, private_key, update).await?;
     let conv = app.conversation(me.username());
     let effects = conv.offer_effects(who, &offer, false);
     let private_plan = Plan {
@@ -577,7 +610,7 @@ async fn transfer<T: Telegram>(
     bot: &T,
     me: &Me,
     app: &Arc<App>,
-    who: Who<'_>,
+    (who, private_base): (Who<'_>, Option<Member>),
     update: u32,
     payload: &str,
 ) -> HandlerResult {
@@ -585,7 +618,7 @@ async fn transfer<T: Telegram>(
     let link = render::parse_transfer_payload(payload);
     let pick = |m: Member, id: u32| m.check.filter(|c| c.id == id);
     let Some((group_key, group_base, mut check)) =
-        from_group(bot, app, &who, update, link, pick).await?
+        from_group(bot, app, (&who, &private_base), update, link, pick).await?
     else {
         return Ok(());
     };
@@ -607,7 +640,6 @@ async fn transfer<T: Telegram>(
         group: false,
         ..who
     };
-    let private_base = load(app, private.key(), update).await?;
     let member = Member {
         check: Some(check),
         ..private_base.clone().unwrap_or_default()
@@ -673,7 +705,7 @@ async fn callback<T: Telegram>(
         return Ok(());
     };
     let chat = message.chat();
-    let who = who(app, chat.id.0, !chat.is_private(), &q.from).await?;
+    let (who, base) = who(app, chat.id.0, !chat.is_private(), &q.from, update).await?;
     let message_id = message.id().0;
     let query = q.id.0.clone();
     match app.limiter.check(who.key()) {
@@ -701,9 +733,7 @@ async fn callback<T: Telegram>(
                 refuse(texts.bad_button.get(who.lang)).await;
                 return Ok(());
             };
-            let (user, code) = (who.user, code.to_string());
-            blocking(app, move |s| s.set_user_lang(user, &code)).await?;
-            let base = load(app, key, update).await?;
+            app.store.set_user_lang(who.user, code).await?;
             let plan = Plan {
                 member: base.clone(),
                 effects: vec![Effect::Edit {
@@ -734,7 +764,6 @@ async fn callback<T: Telegram>(
             action,
         }) => (owner, check, version, action),
         Some(Press::Offer { offer, days }) => {
-            let base = load(app, key, update).await?;
             let conv = app.conversation(me.username());
             let (plan, checkin) = conv.answer_offer(
                 who,
@@ -745,7 +774,7 @@ async fn callback<T: Telegram>(
             );
             if let Some(c) = checkin {
                 // Scheduling is idempotent per offer, so a retry after a crash here keeps one.
-                blocking(app, move |s| s.schedule(&c)).await?;
+                app.store.schedule(&c).await?;
             }
             return carry_out(
                 bot,
@@ -765,7 +794,6 @@ async fn callback<T: Telegram>(
             version,
             action,
         }) => {
-            let base = load(app, key, update).await?;
             let Some(member) = base
                 .clone()
                 .filter(|m| m.followup.as_ref().is_some_and(|f| f.id == id))
@@ -808,8 +836,8 @@ async fn callback<T: Telegram>(
         }
         Some(Press::CancelCheckIn(id)) => {
             let user = who.user;
-            let cancelled = blocking(app, move |s| s.cancel_checkin(user, id)).await?;
-            let list = blocking(app, move |s| s.checkins_of(user)).await?;
+            let cancelled = app.store.cancel_checkin(user, id).await?;
+            let list = app.store.checkins_of(user).await?;
             let conv = app.conversation(me.username());
             let refreshed = match conv.checkins_list(who, &list) {
                 Effect::Send { text, keyboard, .. } => Effect::Edit {
@@ -820,7 +848,6 @@ async fn callback<T: Telegram>(
                 },
                 other => other,
             };
-            let base = load(app, key, update).await?;
             let toast =
                 cancelled.then(|| (app.d.followups().cancelled.get(who.lang).to_string(), false));
             let plan = Plan {
@@ -846,7 +873,6 @@ async fn callback<T: Telegram>(
         refuse(texts.not_yours.get(who.lang)).await;
         return Ok(());
     }
-    let base = load(app, key, update).await?;
     let Some(member) = base
         .clone()
         .filter(|m| m.check.as_ref().is_some_and(|c| c.id == check))

@@ -8,6 +8,7 @@ pub mod conversation;
 pub mod handlers;
 pub mod limiter;
 pub mod logging;
+pub mod outbox;
 pub mod render;
 pub mod store;
 pub mod telegram;
@@ -31,6 +32,9 @@ use telegram::Telegram;
 pub struct App {
     pub d: Dialogues,
     pub store: Arc<dyn Store>,
+    /// Delivers committed replies: inside the handler by default (handler tests); `run`
+    /// replaces it with per-chat background delivery (see [`App::deliver_in_background`]).
+    pub outbox: Arc<outbox::Outbox>,
     /// Idle checks older than this are purged.
     pub ttl: Duration,
     /// Unix seconds now; replaceable so that tests control time.
@@ -43,6 +47,7 @@ impl App {
     pub fn new(d: Dialogues, store: Arc<dyn Store>, ttl: Duration) -> App {
         App {
             d,
+            outbox: outbox::Outbox::new(store.clone(), false),
             store,
             ttl,
             clock: Box::new(|| {
@@ -71,9 +76,17 @@ impl App {
     }
 
     /// Deletes checks idle for longer than the time limit; returns how many.
-    pub fn purge(&self) -> store::Result<usize> {
+    pub async fn purge(&self) -> store::Result<usize> {
         self.store
             .purge_idle(self.now() - self.ttl.as_secs() as i64)
+            .await
+    }
+
+    /// Replies are delivered by per-chat tasks, so that handlers return as soon as the
+    /// update is committed, and confirmed edits leave the outbox in batches (the caller
+    /// runs [`outbox::Outbox::flush`] every [`outbox::FLUSH_EVERY`]).
+    pub fn deliver_in_background(&mut self) {
+        self.outbox = outbox::Outbox::new(self.store.clone(), true);
     }
 }
 
@@ -108,11 +121,9 @@ pub fn commands(d: &Dialogues, lang: crate::dialogue::Lang) -> Vec<BotCommand> {
 /// check-in leaves the schedule in the same atomic step that stores the member's new state
 /// and queues the question. Returns how many were sent.
 pub async fn fire_due<T: Telegram>(bot: &T, app: &Arc<App>, bot_username: &str) -> usize {
-    let now = app.now();
-    let store = app.store.clone();
-    let due = match tokio::task::spawn_blocking(move || store.due(now, 100)).await {
-        Ok(Ok(d)) => d,
-        _ => {
+    let due = match app.store.due(app.now(), 100).await {
+        Ok(d) => d,
+        Err(_) => {
             log::error!("could not read the check-in schedule");
             return 0;
         }
@@ -132,10 +143,9 @@ pub async fn fire_due<T: Telegram>(bot: &T, app: &Arc<App>, bot_username: &str) 
         };
         // Retried when the member changed meanwhile; gives up when it was fired elsewhere.
         for _ in 0..5 {
-            let store = app.store.clone();
-            let base = match tokio::task::spawn_blocking(move || store.load(key)).await {
-                Ok(Ok(b)) => b,
-                _ => break,
+            let base = match app.store.load(key).await {
+                Ok(b) => b,
+                Err(_) => break,
             };
             let expected = base.as_ref().map_or(0, |m| m.rev);
             let plan = app.conversation(bot_username).start_followup(
@@ -144,21 +154,19 @@ pub async fn fire_due<T: Telegram>(bot: &T, app: &Arc<App>, bot_username: &str) 
                 &c,
                 app.new_check_id(),
             );
-            let (store, effects, member, id) =
-                (app.store.clone(), plan.effects.clone(), plan.member, c.id);
-            let fired = tokio::task::spawn_blocking(move || {
-                store.fire(id, key, expected, member.as_ref(), &effects)
-            })
-            .await;
+            let fired = app
+                .store
+                .fire(c.id, key, expected, plan.member.as_ref(), &plan.effects)
+                .await;
             match fired {
-                Ok(Ok(Some(ids))) => {
+                Ok(Some(ids)) => {
                     sent += 1;
-                    for (id, effect) in ids.into_iter().zip(&plan.effects) {
-                        telegram::deliver(bot, &app.store, id, effect).await;
+                    for (id, effect) in ids.into_iter().zip(plan.effects) {
+                        telegram::deliver(bot, &app.outbox, id, effect).await;
                     }
                     break;
                 }
-                Ok(Ok(None)) => continue,
+                Ok(None) => continue,
                 _ => {
                     log::error!("could not send a due check-in");
                     break;
@@ -180,10 +188,9 @@ pub async fn redeliver<T: Telegram>(
     app: &Arc<App>,
     previous: Option<&HashSet<i64>>,
 ) -> HashSet<i64> {
-    let store = app.store.clone();
-    let pending = match tokio::task::spawn_blocking(move || store.pending()).await {
-        Ok(Ok(p)) => p,
-        _ => {
+    let pending = match app.store.pending().await {
+        Ok(p) => p,
+        Err(_) => {
             log::error!("could not read the outbox");
             return HashSet::new();
         }
@@ -197,7 +204,7 @@ pub async fn redeliver<T: Telegram>(
         log::info!("delivering {} pending replies", due.len());
     }
     for (id, effect) in due {
-        telegram::deliver(bot, &app.store, id, &effect).await;
+        telegram::deliver(bot, &app.outbox, id, effect).await;
     }
     now
 }
@@ -265,7 +272,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
         }
     };
     log::info!("starting as @{}", me.username());
-    let store = match store::open(&opts.storage) {
+    let store = match store::open(&opts.storage).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: cannot open the storage {}: {e}", opts.storage);
@@ -273,6 +280,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
         }
     };
     let mut app = App::new(opts.dialogues, store, opts.ttl);
+    app.deliver_in_background();
     if let Some(file) = opts.clock_file {
         let base = std::mem::replace(&mut app.clock, Box::new(|| 0));
         app.clock = Box::new(move || {
@@ -304,6 +312,17 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
     // that fell due while the bot was down).
     redeliver(&bot, &app, None).await;
     {
+        let outbox = app.outbox.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(outbox::FLUSH_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                outbox.flush().await;
+            }
+        });
+    }
+    {
         let (bot, app, name) = (bot.clone(), app.clone(), me.username().to_string());
         let every = opts.checkin_poll;
         tokio::spawn(async move {
@@ -321,11 +340,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
             let mut previous = HashSet::new();
             loop {
                 tick.tick().await;
-                let purge_app = app.clone();
-                match tokio::task::spawn_blocking(move || purge_app.purge()).await {
-                    Ok(Ok(n)) if n > 0 => log::info!("purged {n} idle checks"),
-                    Ok(Ok(_)) => {}
-                    _ => log::error!("purging idle checks failed"),
+                match app.purge().await {
+                    Ok(n) if n > 0 => log::info!("purged {n} idle checks"),
+                    Ok(_) => {}
+                    Err(_) => log::error!("purging idle checks failed"),
                 }
                 previous = redeliver(&bot, &app, Some(&previous)).await;
             }
@@ -336,7 +354,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
         bot.clone(),
         schema::<teloxide::adaptors::Throttle<Bot>>(),
     )
-    .dependencies(dptree::deps![app])
+    .dependencies(dptree::deps![app.clone()])
     .default_handler(|_| async {})
     .error_handler(Arc::new(LogErrors))
     .enable_ctrlc_handler()
@@ -364,6 +382,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
                 .await
         }
     }
+    // Stopped (Ctrl-C): let replies under way finish for a few seconds; whatever does not
+    // stays in the outbox and goes out at the next start.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while app.outbox.busy_chats() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.outbox.flush().await;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -15,6 +15,7 @@ use teloxide::types::{
 };
 use teloxide::{ApiError, RequestError};
 
+use super::outbox::Outbox;
 use super::store::{Effect, Keyboard, Store};
 
 /// The Bot API calls gymtriage needs.
@@ -270,27 +271,17 @@ impl Drop for Claim<'_> {
 /// Delivers one outbox entry, with retries; removes it from the outbox once Telegram has it
 /// (or it can never be delivered). Returns false if it is still pending. An entry this
 /// process is already delivering, or has delivered, is left alone (true).
-pub async fn deliver<T: Telegram>(
-    bot: &T,
-    store: &Arc<dyn Store>,
-    id: i64,
-    effect: &Effect,
-) -> bool {
-    let Some(mut claim) = Claim::take(store, id) else {
+pub async fn deliver<T: Telegram>(bot: &T, outbox: &Outbox, id: i64, effect: Effect) -> bool {
+    let Some(mut claim) = Claim::take(&outbox.store, id) else {
         log::debug!("outbox entry already being delivered by this process");
         return true;
     };
-    claim.delivered = deliver_claimed(bot, store, id, effect).await;
+    claim.delivered = deliver_claimed(bot, outbox, id, effect).await;
     claim.delivered
 }
 
-async fn deliver_claimed<T: Telegram>(
-    bot: &T,
-    store: &Arc<dyn Store>,
-    id: i64,
-    effect: &Effect,
-) -> bool {
-    let mut effect = effect.clone();
+async fn deliver_claimed<T: Telegram>(bot: &T, outbox: &Outbox, id: i64, effect: Effect) -> bool {
+    let mut effect = effect;
     let mut backoff = Duration::from_millis(300);
     for attempt in 1..=ATTEMPTS {
         let result = match &effect {
@@ -307,18 +298,17 @@ async fn deliver_claimed<T: Telegram>(
                     // Telegram has it: clear the outbox entry first, so that a crash from
                     // here on cannot send it again (a missing message id only means the next
                     // answer arrives as a new message).
-                    done(store, id).await;
-                    if let Some((key, check)) = question_of {
-                        let (store2, key, check) = (store.clone(), *key, *check);
-                        let saved = tokio::task::spawn_blocking(move || {
-                            store2.set_message_id(key, check, message_id)
-                        })
-                        .await;
-                        if !matches!(saved, Ok(Ok(()))) {
-                            log::error!("could not record a question message id");
-                        }
+                    outbox.confirmed(id, true).await;
+                    if let Some((key, check)) = question_of
+                        && outbox
+                            .store
+                            .set_message_id(*key, *check, message_id)
+                            .await
+                            .is_err()
+                    {
+                        log::error!("could not record a question message id");
                     }
-                    Ok(())
+                    return true;
                 }
                 Err(e) => Err(e),
             },
@@ -341,7 +331,7 @@ async fn deliver_claimed<T: Telegram>(
             }
         };
         match result.as_ref().map_err(classify) {
-            Ok(()) | Err(Failure::AlreadyDone) => return done(store, id).await,
+            Ok(()) | Err(Failure::AlreadyDone) => return done(outbox, id, &effect).await,
             Err(Failure::EditTargetGone) => {
                 if let Effect::Edit {
                     chat,
@@ -359,14 +349,14 @@ async fn deliver_claimed<T: Telegram>(
                     };
                 } else {
                     // Nothing to clear on a message that is gone.
-                    return done(store, id).await;
+                    return done(outbox, id, &effect).await;
                 }
             }
             Err(Failure::Permanent) => {
                 if let Err(e) = &result {
                     log::warn!("dropping a reply Telegram will not take: {}", describe(e));
                 }
-                return done(store, id).await;
+                return done(outbox, id, &effect).await;
             }
             Err(Failure::Wait(d)) => {
                 log::warn!(
@@ -388,12 +378,12 @@ async fn deliver_claimed<T: Telegram>(
     false
 }
 
-async fn done(store: &Arc<dyn Store>, id: i64) -> bool {
-    let store = store.clone();
-    match tokio::task::spawn_blocking(move || store.delivered(id)).await {
-        Ok(Ok(())) => {}
-        _ => log::error!("could not mark an outbox entry as delivered"),
-    }
+/// The entry is done with: a sent message leaves the outbox at once, an edit with the next
+/// batch (doing an edit again after a crash changes nothing).
+async fn done(outbox: &Outbox, id: i64, effect: &Effect) -> bool {
+    outbox
+        .confirmed(id, matches!(effect, Effect::Send { .. }))
+        .await;
     true
 }
 

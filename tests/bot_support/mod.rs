@@ -348,7 +348,7 @@ impl Harness {
     pub async fn dispatch(&mut self, update: impl IntoUpdate) -> Responses {
         self.bot.update(update);
         self.bot.dispatch().await;
-        let pending = self.app.store.pending().expect("outbox readable");
+        let pending = self.app.store.pending().await.expect("outbox readable");
         assert!(pending.is_empty(), "undelivered replies: {pending:?}");
         self.bot.get_responses()
     }
@@ -406,24 +406,26 @@ impl Harness {
 
     /// The member's stored state while they have a check; `None` once it is over (the bot
     /// keeps a record of recent update ids, without any check, to recognise redeliveries).
-    pub fn load(&self, chat: i64, user: &User) -> Option<Member> {
+    pub async fn load(&self, chat: i64, user: &User) -> Option<Member> {
         self.app
             .store
             .load(key(chat, user))
+            .await
             .expect("store readable")
             .filter(|m| m.check.is_some())
     }
 
     /// What a member's stored state means to them: the check and when it last changed
     /// (leaving out the store's own bookkeeping, such as revision counters).
-    pub fn state(&self, chat: i64, user: &User) -> Option<(Option<Check>, i64)> {
-        self.load(chat, user).map(|m| (m.check, m.updated_at))
+    pub async fn state(&self, chat: i64, user: &User) -> Option<(Option<Check>, i64)> {
+        self.load(chat, user).await.map(|m| (m.check, m.updated_at))
     }
 
-    pub fn user_lang(&self, user: &User) -> Option<String> {
+    pub async fn user_lang(&self, user: &User) -> Option<String> {
         self.app
             .store
             .user_lang(user.id.0 as i64)
+            .await
             .expect("store readable")
     }
 

@@ -139,10 +139,12 @@ impl Effect {
 }
 
 /// Opens the store a `--storage` setting names: `sqlite:PATH` (or a bare path) or
-/// `redis://HOST:PORT/DB`.
-pub fn open(spec: &str) -> Result<std::sync::Arc<dyn Store>> {
+/// `redis://HOST:PORT/DB` (checked to answer now, not at the first message).
+pub async fn open(spec: &str) -> Result<std::sync::Arc<dyn Store>> {
     if spec.starts_with("redis://") || spec.starts_with("rediss://") {
-        Ok(std::sync::Arc::new(RedisStore::open(spec, "gymtriage:")?))
+        let store = RedisStore::open(spec, "gymtriage:")?;
+        store.ping().await?;
+        Ok(std::sync::Arc::new(store))
     } else {
         let path = spec.strip_prefix("sqlite:").unwrap_or(spec);
         Ok(std::sync::Arc::new(SqliteStore::open(
@@ -170,15 +172,23 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// A backend. Every method is one atomic operation; implementations are blocking and are
-/// called from the async code through `spawn_blocking`.
+/// A backend. Every method is one atomic operation. Methods are async because Redis is
+/// network I/O (its calls from many handlers pipeline on one connection); the SQLite backend
+/// does its work inline, which is short: a local file in WAL mode, commits never wait for a
+/// disk sync (checkpoints run on a background thread).
+#[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
-    fn load(&self, key: MemberKey) -> Result<Option<Member>>;
+    async fn load(&self, key: MemberKey) -> Result<Option<Member>>;
+    /// The member and the language its user chose with /lang, in one round trip: what every
+    /// update needs first.
+    async fn load_with_lang(&self, key: MemberKey) -> Result<(Option<Member>, Option<String>)> {
+        Ok((self.load(key).await?, self.user_lang(key.user).await?))
+    }
     /// Saves the member (or deletes it when `None`) and queues `outbox`, atomically, if the
     /// stored revision is still `expected` (0 for a member not stored); returns the ids of the
     /// queued entries in order, or `Ok(None)` when someone else committed first (reload and
     /// decide again). The saved member gets revision `expected + 1`.
-    fn commit_if(
+    async fn commit_if(
         &self,
         key: MemberKey,
         expected: u64,
@@ -186,24 +196,24 @@ pub trait Store: Send + Sync + 'static {
         outbox: &[Effect],
     ) -> Result<Option<Vec<i64>>>;
     /// Like [`Store::commit_if`] against whatever is stored now (last writer wins).
-    fn commit(
+    async fn commit(
         &self,
         key: MemberKey,
         member: Option<&Member>,
         outbox: &[Effect],
     ) -> Result<Vec<i64>> {
         loop {
-            let current = self.load(key)?.map_or(0, |m| m.rev);
-            if let Some(ids) = self.commit_if(key, current, member, outbox)? {
+            let current = self.load(key).await?.map_or(0, |m| m.rev);
+            if let Some(ids) = self.commit_if(key, current, member, outbox).await? {
                 return Ok(ids);
             }
         }
     }
     /// Records the message id Telegram gave a check's (or a check-in's) question message, if
     /// it is still the member's current one.
-    fn set_message_id(&self, key: MemberKey, check: u32, message_id: i32) -> Result<()> {
+    async fn set_message_id(&self, key: MemberKey, check: u32, message_id: i32) -> Result<()> {
         loop {
-            let Some(mut m) = self.load(key)? else {
+            let Some(mut m) = self.load(key).await? else {
                 return Ok(());
             };
             let rev = m.rev;
@@ -214,35 +224,35 @@ pub trait Store: Send + Sync + 'static {
             } else {
                 return Ok(());
             }
-            if self.commit_if(key, rev, Some(&m), &[])?.is_some() {
+            if self.commit_if(key, rev, Some(&m), &[]).await?.is_some() {
                 return Ok(());
             }
         }
     }
-    /// Removes a delivered (or undeliverable) outbox entry.
-    fn delivered(&self, id: i64) -> Result<()>;
+    /// Removes delivered (or undeliverable) outbox entries.
+    async fn delivered(&self, ids: &[i64]) -> Result<()>;
     /// Every outbox entry not yet delivered, oldest first.
-    fn pending(&self) -> Result<Vec<Pending>>;
-    fn user_lang(&self, user: i64) -> Result<Option<String>>;
-    fn set_user_lang(&self, user: i64, lang: &str) -> Result<()>;
+    async fn pending(&self) -> Result<Vec<Pending>>;
+    async fn user_lang(&self, user: i64) -> Result<Option<String>>;
+    async fn set_user_lang(&self, user: i64, lang: &str) -> Result<()>;
     /// Deletes everything about `user` in every chat; returns how many records went.
-    fn forget_user(&self, user: i64) -> Result<usize>;
+    async fn forget_user(&self, user: i64) -> Result<usize>;
     /// Deletes members idle since before `cutoff` (unix seconds); returns how many.
-    fn purge_idle(&self, cutoff: i64) -> Result<usize>;
+    async fn purge_idle(&self, cutoff: i64) -> Result<usize>;
     /// How many members are stored (for tests and benchmarks).
-    fn count_members(&self) -> Result<usize>;
+    async fn count_members(&self) -> Result<usize>;
     /// Schedules a check-in, once per (user, offer): scheduling it again returns the same id.
-    fn schedule(&self, c: &CheckIn) -> Result<i64>;
+    async fn schedule(&self, c: &CheckIn) -> Result<i64>;
     /// Check-ins due at `now`, oldest first, at most `limit`.
-    fn due(&self, now: i64, limit: usize) -> Result<Vec<CheckIn>>;
+    async fn due(&self, now: i64, limit: usize) -> Result<Vec<CheckIn>>;
     /// A user's scheduled check-ins, soonest first.
-    fn checkins_of(&self, user: i64) -> Result<Vec<CheckIn>>;
+    async fn checkins_of(&self, user: i64) -> Result<Vec<CheckIn>>;
     /// Cancels one of a user's check-ins; false if there was none with that id.
-    fn cancel_checkin(&self, user: i64, id: i64) -> Result<bool>;
+    async fn cancel_checkin(&self, user: i64, id: i64) -> Result<bool>;
     /// Fires a due check-in exactly once: if check-in `id` is still scheduled, removes it and
     /// commits like [`Store::commit_if`], all atomically; `Ok(None)` if it was already fired
     /// (by this or another instance) or the member changed.
-    fn fire(
+    async fn fire(
         &self,
         id: i64,
         key: MemberKey,

@@ -6,16 +6,17 @@
 //! `ob:n` id counter, `ob:u:<user>` set of ids; `lang` hash user → language; check-ins in
 //! `ci` hash id → JSON, `ciq` zset of ids by due time, `ci:u:<user>` set, `ci:n` counter.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
-use redis::{Client, Connection, Script};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, RedisResult, Script};
 
-use super::{CheckIn, Effect, Member, MemberKey, Pending, Result, Store, StoreError};
+use super::{CheckIn, Effect, Member, MemberKey, Pending, Result, Store};
 
 pub struct RedisStore {
-    client: Client,
-    conn: Mutex<Option<Connection>>,
+    /// One multiplexed connection: calls from concurrent handlers are pipelined on it, and it
+    /// reconnects by itself after a drop. Cloning it is cheap.
+    conn: ConnectionManager,
     prefix: String,
     commit: Script,
     schedule: Script,
@@ -109,55 +110,79 @@ return #old
 ";
 
 impl RedisStore {
-    /// Connects to `url` (`redis://host:port/db`); keys go under `prefix`.
+    /// A store on `url` (`redis://host:port/db`), keys under `prefix`. It connects at its
+    /// first call (see [`RedisStore::ping`]); must be called inside a tokio runtime.
     pub fn open(url: &str, prefix: &str) -> Result<RedisStore> {
         let client = Client::open(url)?;
-        let store = RedisStore {
-            client,
-            conn: Mutex::new(None),
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(Duration::from_secs(10)))
+            .set_number_of_retries(3);
+        Ok(RedisStore {
+            conn: ConnectionManager::new_lazy_with_config(client, config)?,
             prefix: prefix.to_string(),
             commit: Script::new(COMMIT),
             schedule: Script::new(SCHEDULE),
             cancel: Script::new(CANCEL),
             forget: Script::new(FORGET),
             purge: Script::new(PURGE),
-        };
-        // Fail at start, not at the first message, when Redis is unreachable.
-        store.with(|c| redis::cmd("PING").query::<String>(c))?;
-        Ok(store)
+        })
+    }
+
+    /// Checks that Redis answers (at start, rather than at the first message).
+    pub async fn ping(&self) -> Result<()> {
+        self.run(&redis::cmd("PING")).await.map(|_: String| ())
     }
 
     fn key(&self, parts: std::fmt::Arguments<'_>) -> String {
         format!("{}{}", self.prefix, parts)
     }
 
-    /// Runs `f` on the connection, reconnecting once if it was lost.
-    fn with<R>(&self, f: impl Fn(&mut Connection) -> redis::RedisResult<R>) -> Result<R> {
-        let mut guard = self.conn.lock().map_err(|_| StoreError::Poisoned)?;
-        for attempt in 0..2 {
-            if guard.is_none() {
-                let c = self
-                    .client
-                    .get_connection_with_timeout(Duration::from_secs(5))?;
-                c.set_read_timeout(Some(Duration::from_secs(10)))?;
-                c.set_write_timeout(Some(Duration::from_secs(10)))?;
-                *guard = Some(c);
-            }
-            let Some(conn) = guard.as_mut() else { continue };
-            match f(conn) {
-                Ok(r) => return Ok(r),
-                Err(e) if attempt == 0 && (e.is_io_error() || e.is_connection_dropped()) => {
-                    *guard = None;
-                }
-                Err(e) => return Err(e.into()),
-            }
+    /// Sends one command (a connection dropped on the way is retried once, reconnected).
+    async fn run<R: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<R> {
+        retry(|| {
+            let mut c = self.conn.clone();
+            async move { cmd.query_async(&mut c).await }
+        })
+        .await
+    }
+
+    async fn run_pipe<R: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<R> {
+        retry(|| {
+            let mut c = self.conn.clone();
+            async move { pipe.query_async(&mut c).await }
+        })
+        .await
+    }
+
+    async fn invoke<R: redis::FromRedisValue>(
+        &self,
+        inv: &redis::ScriptInvocation<'_>,
+    ) -> Result<R> {
+        retry(|| {
+            let mut c = self.conn.clone();
+            async move { inv.invoke_async(&mut c).await }
+        })
+        .await
+    }
+}
+
+/// Runs `f`, once more if the connection was lost (the manager reconnects meanwhile).
+async fn retry<R, F, Fut>(f: F) -> Result<R>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = RedisResult<R>>,
+{
+    match f().await {
+        Err(e) if e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() => {
+            Ok(f().await?)
         }
-        Err(StoreError::Unavailable)
+        other => Ok(other?),
     }
 }
 
 impl RedisStore {
-    fn write(
+    async fn write(
         &self,
         firing: Option<i64>,
         key: MemberKey,
@@ -172,53 +197,40 @@ impl RedisStore {
             })?,
             None => String::new(),
         };
-        let effects = outbox
-            .iter()
-            .map(serde_json::to_string)
-            .collect::<std::result::Result<Vec<_>, _>>()?;
         let updated = member.map_or(0, |m| m.updated_at);
-        let keys = [
-            self.key(format_args!("m:{}:{}", key.chat, key.user)),
-            self.key(format_args!("u:{}", key.user)),
-            self.key(format_args!("idle")),
-            self.key(format_args!("ob:n")),
-            self.key(format_args!("ob")),
-            self.key(format_args!("obq")),
-            self.key(format_args!("ob:u:{}", key.user)),
-            self.key(format_args!("ci")),
-            self.key(format_args!("ciq")),
-            self.key(format_args!("ci:u:{}", key.user)),
-        ];
-        let firing = firing.map_or(String::new(), |id| id.to_string());
-        let out: Vec<i64> = self.with(|c| {
-            let mut inv = self.commit.prepare_invoke();
-            for k in &keys {
-                inv.key(k);
-            }
-            inv.arg(expected)
-                .arg(&state)
-                .arg(updated)
-                .arg(key.chat)
-                .arg(key.user)
-                .arg(&firing);
-            for e in &effects {
-                inv.arg(e);
-            }
-            inv.invoke(c)
-        })?;
+        let mut inv = self.commit.prepare_invoke();
+        inv.key(self.key(format_args!("m:{}:{}", key.chat, key.user)))
+            .key(self.key(format_args!("u:{}", key.user)))
+            .key(self.key(format_args!("idle")))
+            .key(self.key(format_args!("ob:n")))
+            .key(self.key(format_args!("ob")))
+            .key(self.key(format_args!("obq")))
+            .key(self.key(format_args!("ob:u:{}", key.user)))
+            .key(self.key(format_args!("ci")))
+            .key(self.key(format_args!("ciq")))
+            .key(self.key(format_args!("ci:u:{}", key.user)));
+        inv.arg(expected)
+            .arg(state)
+            .arg(updated)
+            .arg(key.chat)
+            .arg(key.user)
+            .arg(firing.map_or(String::new(), |id| id.to_string()));
+        for e in outbox {
+            inv.arg(serde_json::to_string(e)?);
+        }
+        let out: Vec<i64> = self.invoke(&inv).await?;
         Ok(match out.split_first() {
             Some((1, ids)) => Some(ids.to_vec()),
             _ => None,
         })
     }
 
-    fn read_checkins(&self, ids: Vec<i64>) -> Result<Vec<CheckIn>> {
+    async fn read_checkins(&self, ids: Vec<i64>) -> Result<Vec<CheckIn>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let hash = self.key(format_args!("ci"));
-        let rows: Vec<Option<String>> =
-            self.with(|c| redis::cmd("HMGET").arg(&hash).arg(&ids).query(c))?;
+        let rows: Vec<Option<String>> = self.run(redis::cmd("HMGET").arg(&hash).arg(&ids)).await?;
         let mut out = Vec::new();
         for (id, row) in ids.into_iter().zip(rows) {
             if let Some(json) = row {
@@ -231,30 +243,48 @@ impl RedisStore {
     }
 }
 
+/// A stored member, or `None` (logged) when its record cannot be read.
+fn parse_member(state: Option<String>) -> Option<Member> {
+    state.and_then(|s| match serde_json::from_str(&s) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            log::error!("dropping an unreadable stored check: {e}");
+            None
+        }
+    })
+}
+
+#[async_trait::async_trait]
 impl Store for RedisStore {
-    fn load(&self, key: MemberKey) -> Result<Option<Member>> {
+    async fn load(&self, key: MemberKey) -> Result<Option<Member>> {
         let k = self.key(format_args!("m:{}:{}", key.chat, key.user));
-        let state: Option<String> = self.with(|c| redis::cmd("HGET").arg(&k).arg("s").query(c))?;
-        Ok(state.and_then(|s| match serde_json::from_str(&s) {
-            Ok(m) => Some(m),
-            Err(e) => {
-                log::error!("dropping an unreadable stored check: {e}");
-                None
-            }
-        }))
+        let state: Option<String> = self.run(redis::cmd("HGET").arg(&k).arg("s")).await?;
+        Ok(parse_member(state))
     }
 
-    fn commit_if(
+    async fn load_with_lang(&self, key: MemberKey) -> Result<(Option<Member>, Option<String>)> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("HGET")
+            .arg(self.key(format_args!("m:{}:{}", key.chat, key.user)))
+            .arg("s")
+            .cmd("HGET")
+            .arg(self.key(format_args!("lang")))
+            .arg(key.user);
+        let (state, lang): (Option<String>, Option<String>) = self.run_pipe(&pipe).await?;
+        Ok((parse_member(state), lang))
+    }
+
+    async fn commit_if(
         &self,
         key: MemberKey,
         expected: u64,
         member: Option<&Member>,
         outbox: &[Effect],
     ) -> Result<Option<Vec<i64>>> {
-        self.write(None, key, expected, member, outbox)
+        self.write(None, key, expected, member, outbox).await
     }
 
-    fn fire(
+    async fn fire(
         &self,
         id: i64,
         key: MemberKey,
@@ -262,90 +292,80 @@ impl Store for RedisStore {
         member: Option<&Member>,
         outbox: &[Effect],
     ) -> Result<Option<Vec<i64>>> {
-        self.write(Some(id), key, expected, member, outbox)
+        self.write(Some(id), key, expected, member, outbox).await
     }
 
-    fn schedule(&self, c: &CheckIn) -> Result<i64> {
-        let keys = [
-            self.key(format_args!("ci:n")),
-            self.key(format_args!("ci")),
-            self.key(format_args!("ciq")),
-            self.key(format_args!("ci:u:{}", c.user)),
-            self.key(format_args!("ci:k:{}:{}", c.user, c.offer)),
-        ];
-        let json = serde_json::to_string(c)?;
-        self.with(|conn| {
-            let mut inv = self.schedule.prepare_invoke();
-            for k in &keys {
-                inv.key(k);
-            }
-            inv.arg(&json).arg(c.due_at).invoke::<i64>(conn)
-        })
+    async fn schedule(&self, c: &CheckIn) -> Result<i64> {
+        let mut inv = self.schedule.prepare_invoke();
+        inv.key(self.key(format_args!("ci:n")))
+            .key(self.key(format_args!("ci")))
+            .key(self.key(format_args!("ciq")))
+            .key(self.key(format_args!("ci:u:{}", c.user)))
+            .key(self.key(format_args!("ci:k:{}:{}", c.user, c.offer)));
+        inv.arg(serde_json::to_string(c)?).arg(c.due_at);
+        self.invoke(&inv).await
     }
 
-    fn due(&self, now: i64, limit: usize) -> Result<Vec<CheckIn>> {
+    async fn due(&self, now: i64, limit: usize) -> Result<Vec<CheckIn>> {
         let ciq = self.key(format_args!("ciq"));
-        let ids: Vec<i64> = self.with(|c| {
-            redis::cmd("ZRANGEBYSCORE")
-                .arg(&ciq)
-                .arg("-inf")
-                .arg(now)
-                .arg("LIMIT")
-                .arg(0)
-                .arg(limit)
-                .query(c)
-        })?;
-        self.read_checkins(ids)
+        let ids: Vec<i64> = self
+            .run(
+                redis::cmd("ZRANGEBYSCORE")
+                    .arg(&ciq)
+                    .arg("-inf")
+                    .arg(now)
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(limit),
+            )
+            .await?;
+        self.read_checkins(ids).await
     }
 
-    fn checkins_of(&self, user: i64) -> Result<Vec<CheckIn>> {
+    async fn checkins_of(&self, user: i64) -> Result<Vec<CheckIn>> {
         let set = self.key(format_args!("ci:u:{user}"));
-        let ids: Vec<i64> = self.with(|c| redis::cmd("SMEMBERS").arg(&set).query(c))?;
-        let mut out = self.read_checkins(ids)?;
+        let ids: Vec<i64> = self.run(redis::cmd("SMEMBERS").arg(&set)).await?;
+        let mut out = self.read_checkins(ids).await?;
         out.sort_by_key(|c| (c.due_at, c.id));
         Ok(out)
     }
 
-    fn cancel_checkin(&self, user: i64, id: i64) -> Result<bool> {
-        let keys = [
-            self.key(format_args!("ci")),
-            self.key(format_args!("ciq")),
-            self.key(format_args!("ci:u:{user}")),
-        ];
-        let n: i64 = self.with(|conn| {
-            let mut inv = self.cancel.prepare_invoke();
-            for k in &keys {
-                inv.key(k);
-            }
-            inv.arg(id).invoke(conn)
-        })?;
+    async fn cancel_checkin(&self, user: i64, id: i64) -> Result<bool> {
+        let mut inv = self.cancel.prepare_invoke();
+        inv.key(self.key(format_args!("ci")))
+            .key(self.key(format_args!("ciq")))
+            .key(self.key(format_args!("ci:u:{user}")));
+        inv.arg(id);
+        let n: i64 = self.invoke(&inv).await?;
         Ok(n > 0)
     }
 
-    fn delivered(&self, id: i64) -> Result<()> {
-        let (ob, obq) = (self.key(format_args!("ob")), self.key(format_args!("obq")));
-        self.with(|c| {
-            redis::pipe()
-                .atomic()
-                .cmd("HDEL")
-                .arg(&ob)
-                .arg(id)
-                .cmd("ZREM")
-                .arg(&obq)
-                .arg(id)
-                .query::<()>(c)
-        })
+    async fn delivered(&self, ids: &[i64]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("HDEL")
+            .arg(self.key(format_args!("ob")))
+            .arg(ids)
+            .ignore()
+            .cmd("ZREM")
+            .arg(self.key(format_args!("obq")))
+            .arg(ids)
+            .ignore();
+        self.run_pipe(&pipe).await
     }
 
-    fn pending(&self) -> Result<Vec<Pending>> {
+    async fn pending(&self) -> Result<Vec<Pending>> {
         let (ob, obq) = (self.key(format_args!("ob")), self.key(format_args!("obq")));
-        let ids: Vec<i64> =
-            self.with(|c| redis::cmd("ZRANGE").arg(&obq).arg(0).arg(-1).query(c))?;
+        let ids: Vec<i64> = self
+            .run(redis::cmd("ZRANGE").arg(&obq).arg(0).arg(-1))
+            .await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let effects: Vec<Option<String>> =
-            self.with(|c| redis::cmd("HMGET").arg(&ob).arg(&ids).query(c))?;
+        let effects: Vec<Option<String>> = self.run(redis::cmd("HMGET").arg(&ob).arg(&ids)).await?;
         let mut out = Vec::new();
         for (id, e) in ids.into_iter().zip(effects) {
             if let Some(e) = e {
@@ -355,32 +375,31 @@ impl Store for RedisStore {
         Ok(out)
     }
 
-    fn user_lang(&self, user: i64) -> Result<Option<String>> {
+    async fn user_lang(&self, user: i64) -> Result<Option<String>> {
         let k = self.key(format_args!("lang"));
-        self.with(|c| redis::cmd("HGET").arg(&k).arg(user).query(c))
+        self.run(redis::cmd("HGET").arg(&k).arg(user)).await
     }
 
-    fn set_user_lang(&self, user: i64, lang: &str) -> Result<()> {
+    async fn set_user_lang(&self, user: i64, lang: &str) -> Result<()> {
         let k = self.key(format_args!("lang"));
-        self.with(|c| {
-            redis::cmd("HSET")
-                .arg(&k)
-                .arg(user)
-                .arg(lang)
-                .query::<()>(c)
-        })
+        self.run(redis::cmd("HSET").arg(&k).arg(user).arg(lang))
+            .await
     }
 
-    fn forget_user(&self, user: i64) -> Result<usize> {
-        self.with(|c| self.forget.arg(&self.prefix).arg(user).invoke::<usize>(c))
+    async fn forget_user(&self, user: i64) -> Result<usize> {
+        let mut inv = self.forget.prepare_invoke();
+        inv.arg(&self.prefix).arg(user);
+        self.invoke(&inv).await
     }
 
-    fn purge_idle(&self, cutoff: i64) -> Result<usize> {
-        self.with(|c| self.purge.arg(&self.prefix).arg(cutoff).invoke::<usize>(c))
+    async fn purge_idle(&self, cutoff: i64) -> Result<usize> {
+        let mut inv = self.purge.prepare_invoke();
+        inv.arg(&self.prefix).arg(cutoff);
+        self.invoke(&inv).await
     }
 
-    fn count_members(&self) -> Result<usize> {
+    async fn count_members(&self) -> Result<usize> {
         let k = self.key(format_args!("idle"));
-        self.with(|c| redis::cmd("ZCARD").arg(&k).query(c))
+        self.run(redis::cmd("ZCARD").arg(&k)).await
     }
 }
