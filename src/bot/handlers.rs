@@ -95,16 +95,16 @@ async fn carry_out<T: Telegram>(
         Some((t, a)) => (id, Some(t), a),
         None => (id, None, false),
     });
-    send(bot, app, key.chat, answer, ids, effects).await;
+    send(bot, app, key, answer, ids, effects).await;
     Ok(())
 }
 
-/// Has the chat's delivery queue answer the callback query, then deliver the committed
+/// Has the member's delivery queue answer the callback query, then deliver the committed
 /// replies in order.
 async fn send<T: Telegram>(
     bot: &T,
     app: &Arc<App>,
-    chat: i64,
+    member: MemberKey,
     answer: Option<(String, Option<String>, bool)>,
     ids: Vec<i64>,
     effects: Vec<Effect>,
@@ -121,7 +121,7 @@ async fn send<T: Telegram>(
             telegram::deliver(&bot, &outbox, id, effect).await;
         }
     };
-    app.outbox.submit(chat, Box::pin(job)).await;
+    app.outbox.submit(member, Box::pin(job)).await;
 }
 
 /// A plain text reply, through the outbox like every other reply; the member is unchanged.
@@ -179,7 +179,7 @@ async fn queue<T: Telegram>(
         .commit_if(nobody, 0, None, &effects)
         .await?
         .ok_or(Conflict)?;
-    send(bot, app, key.chat, None, ids, effects).await;
+    send(bot, app, key, None, ids, effects).await;
     Ok(())
 }
 

@@ -385,7 +385,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
     // Stopped (Ctrl-C): let replies under way finish for a few seconds; whatever does not
     // stays in the outbox and goes out at the next start.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while app.outbox.busy_chats() > 0 && tokio::time::Instant::now() < deadline {
+    while app.outbox.busy() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     app.outbox.flush().await;

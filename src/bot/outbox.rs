@@ -1,4 +1,4 @@
-//! Delivery of committed replies: in order per chat, and (in `gymtriage run`) outside the
+//! Delivery of committed replies: in order per member, and (in `gymtriage run`) outside the
 //! update handlers, so that a reply waiting for Telegram's rate limits never holds up the
 //! next update. The replies are in the store's outbox before they get here, so a crash at any
 //! point loses none of them: whatever was not confirmed is sent again after a restart.
@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::store::Store;
+use super::store::{MemberKey, Store};
 
 /// Some deliveries, run in order.
 pub type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -23,14 +23,16 @@ pub struct Outbox {
     pub store: Arc<dyn Store>,
     /// Deliver on per-chat tasks (the bot) rather than inside the handler (handler tests).
     background: bool,
-    /// The delivery queue of every chat with deliveries under way.
-    queues: Mutex<HashMap<i64, mpsc::UnboundedSender<Job>>>,
+    /// The delivery queue of every member with deliveries under way. Per member, not per
+    /// chat: in a group, one member's outcome waiting for the group's rate limit must not
+    /// hold up the others' next questions.
+    queues: Mutex<HashMap<MemberKey, mpsc::UnboundedSender<Job>>>,
     /// Outbox entries Telegram confirmed whose removal is batched (see [`Outbox::confirmed`]).
     acks: Mutex<Vec<i64>>,
 }
 
 impl Outbox {
-    /// With `background`, jobs run on per-chat tasks and confirmations of edits are removed
+    /// With `background`, jobs run on per-member tasks and confirmations of edits are removed
     /// from the store in batches (call [`Outbox::flush`] every [`FLUSH_EVERY`]); without it,
     /// [`Outbox::submit`] runs the job to its end and every confirmation is written at once.
     pub fn new(store: Arc<dyn Store>, background: bool) -> Arc<Outbox> {
@@ -42,13 +44,13 @@ impl Outbox {
         })
     }
 
-    /// Runs `job` after every job submitted before for `chat`.
-    pub async fn submit(self: &Arc<Self>, chat: i64, job: Job) {
+    /// Runs `job` after every job submitted before for `member`.
+    pub async fn submit(self: &Arc<Self>, member: MemberKey, job: Job) {
         if !self.background {
             return job.await;
         }
         let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-        let job = match queues.get(&chat) {
+        let job = match queues.get(&member) {
             Some(queue) => match queue.send(job) {
                 Ok(()) => return,
                 Err(mpsc::error::SendError(job)) => job,
@@ -58,7 +60,7 @@ impl Outbox {
         let (queue, mut jobs) = mpsc::unbounded_channel();
         // Cannot fail: `jobs` is right here.
         let _ = queue.send(job);
-        queues.insert(chat, queue);
+        queues.insert(member, queue);
         drop(queues);
         let this = self.clone();
         tokio::spawn(async move {
@@ -70,15 +72,15 @@ impl Outbox {
                 // empty until it is removed, and the next job starts a new task.
                 let mut queues = this.queues.lock().unwrap_or_else(|e| e.into_inner());
                 if jobs.is_empty() {
-                    queues.remove(&chat);
+                    queues.remove(&member);
                     return;
                 }
             }
         });
     }
 
-    /// Chats with deliveries under way (for tests and shutdown).
-    pub fn busy_chats(&self) -> usize {
+    /// Members with deliveries under way (for tests and shutdown).
+    pub fn busy(&self) -> usize {
         self.queues.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
@@ -123,15 +125,19 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn jobs_of_one_chat_run_in_order_and_chats_do_not_wait_for_each_other() {
+    async fn jobs_of_one_member_run_in_order_and_members_do_not_wait_for_each_other() {
         let outbox = Outbox::new(store(), true);
         let log = Arc::new(Mutex::new(Vec::new()));
         let (release, wait) = tokio::sync::oneshot::channel::<()>();
-        // Chat 1's first job waits until chat 2's job has run.
+        let (one, two) = (
+            MemberKey { chat: -1, user: 1 },
+            MemberKey { chat: -1, user: 2 },
+        );
+        // Member 1's first job waits until member 2's job (same group) has run.
         let l = log.clone();
         outbox
             .submit(
-                1,
+                one,
                 Box::pin(async move {
                     let _ = wait.await;
                     l.lock().unwrap().push("1a");
@@ -141,13 +147,13 @@ mod tests {
         for name in ["1b", "1c"] {
             let l = log.clone();
             outbox
-                .submit(1, Box::pin(async move { l.lock().unwrap().push(name) }))
+                .submit(one, Box::pin(async move { l.lock().unwrap().push(name) }))
                 .await;
         }
         let l = log.clone();
         outbox
             .submit(
-                2,
+                two,
                 Box::pin(async move {
                     l.lock().unwrap().push("2");
                     let _ = release.send(());
@@ -155,12 +161,12 @@ mod tests {
             )
             .await;
         for _ in 0..200 {
-            if outbox.busy_chats() == 0 {
+            if outbox.busy() == 0 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        assert_eq!(outbox.busy_chats(), 0, "idle queues go away");
+        assert_eq!(outbox.busy(), 0, "idle queues go away");
         assert_eq!(*log.lock().unwrap(), vec!["2", "1a", "1b", "1c"]);
     }
 
@@ -172,7 +178,10 @@ mod tests {
             let r = ran.clone();
             outbox
                 .submit(
-                    i % 3,
+                    MemberKey {
+                        chat: -1,
+                        user: i % 3,
+                    },
                     Box::pin(async move {
                         r.fetch_add(1, Ordering::SeqCst);
                     }),
