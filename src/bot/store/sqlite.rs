@@ -1,26 +1,36 @@
-//! The default backend: one SQLite file, WAL mode, one connection guarded by a mutex (SQLite
-//! allows one writer at a time anyway), statements (`BEGIN` and `COMMIT` too) prepared once
-//! and cached. Calls run inline on the caller's thread: each is a few tens of microseconds
-//! of local work, since commits in WAL mode with `synchronous = NORMAL` never wait for the
-//! disk; the one step that does (the checkpoint, with its `fsync`) runs on a thread of its
-//! own every second instead of inside whichever commit crossed the WAL size limit.
+//! The default backend: one SQLite file in WAL mode, owned by one thread (SQLite allows one
+//! writer at a time anyway) that takes requests over a channel and runs everything queued
+//! meanwhile in one transaction (group commit): under load, one commit (one WAL append)
+//! serves many updates, and the work runs beside the async threads, never on them. Each
+//! request runs inside a savepoint, so a failing one undoes only itself; its caller hears
+//! back only once the transaction is committed. Statements (`BEGIN` and `COMMIT` too) are
+//! prepared once and cached. Commits never wait for the disk (`synchronous = NORMAL`); the
+//! checkpoint, which does, runs every second on a thread of its own.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{CheckIn, Effect, Member, MemberKey, Pending, Result, Store, StoreError};
 
+/// A request, run by the store thread inside the batch's transaction (`None`: the
+/// transaction could not start); returns what to do once the batch is committed (`true`) or
+/// failed (`false`).
+type Work = Box<dyn FnOnce(Option<&Connection>) -> Finish + Send>;
+type Finish = Box<dyn FnOnce(bool) + Send>;
+
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    jobs: mpsc::Sender<Work>,
     /// Keeps the checkpoint thread going; it stops within a second of the store's drop.
     _alive: Arc<()>,
 }
 
 /// How often the background thread checkpoints the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// Most requests in one transaction.
+const BATCH: usize = 64;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS members (
@@ -60,12 +70,10 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<SqliteStore> {
         let conn = Connection::open(path)?;
+        // The store thread only checkpoints as a backstop (a WAL of ~40 MB, if the checkpoint
+        // thread ever stopped); that one does it every second, off the requests' path.
+        conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
         let store = Self::setup(conn)?;
-        // The commits' connection only checkpoints as a backstop (a WAL of ~40 MB, if this
-        // thread ever stopped); this one does it every second, off the handlers' path.
-        store
-            .conn()?
-            .pragma_update(None, "wal_autocheckpoint", 10_000)?;
         let checkpoints = Connection::open(path)?;
         checkpoints.busy_timeout(Duration::from_secs(5))?;
         let alive = Arc::downgrade(&store._alive);
@@ -74,9 +82,9 @@ impl SqliteStore {
             .spawn(move || {
                 while alive.strong_count() > 0 {
                     std::thread::sleep(CHECKPOINT_EVERY);
-                    if let Err(e) =
-                        checkpoints.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                    {
+                    let done =
+                        checkpoints.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    if let Err(e) = done {
                         log::warn!("WAL checkpoint failed: {e}");
                     }
                 }
@@ -95,39 +103,116 @@ impl SqliteStore {
         // (a power cut may lose the last transactions, never corrupt the file).
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         conn.set_prepared_statement_cache_capacity(32);
+        let (jobs, queue) = mpsc::channel::<Work>();
+        std::thread::Builder::new()
+            .name("sqlite-store".into())
+            .spawn(move || serve(conn, queue))
+            .map_err(|_| StoreError::Unavailable)?;
         Ok(SqliteStore {
-            conn: Mutex::new(conn),
+            jobs,
             _alive: Arc::new(()),
         })
     }
 
-    fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>> {
-        self.conn.lock().map_err(|_| StoreError::Poisoned)
+    /// Runs `f` on the store thread, in a savepoint of the current batch, and returns its
+    /// result once the batch is committed.
+    async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let work: Work = Box::new(move |conn| {
+            let result = match conn {
+                Some(conn) => savepoint(conn, f),
+                None => Err(StoreError::Unavailable),
+            };
+            Box::new(move |committed| {
+                let _ = reply.send(if committed {
+                    result
+                } else {
+                    result.and(Err(StoreError::Unavailable))
+                });
+            })
+        });
+        self.jobs.send(work).map_err(|_| StoreError::Unavailable)?;
+        answer.await.map_err(|_| StoreError::Unavailable)?
     }
 }
 
-/// Runs `f` in an `IMMEDIATE` transaction (the write lock is taken before anything is read,
-/// so that another process's commit waits for the busy timeout instead of failing an upgrade),
-/// committed when `f` returns `Some`, rolled back otherwise.
-fn immediate<R>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> Result<Option<R>>,
-) -> Result<Option<R>> {
-    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-    let result = f(conn).and_then(|r| match r {
-        Some(r) => {
-            conn.prepare_cached("COMMIT")?.execute([])?;
-            Ok(Some(r))
+/// The store thread: waits for a request, takes every other one queued by then, runs them
+/// all in one `IMMEDIATE` transaction (the write lock is taken before anything is read, so
+/// that another process's commit waits for the busy timeout instead of failing an upgrade),
+/// commits, and only then answers them. Ends when the store is dropped.
+fn serve(conn: Connection, queue: mpsc::Receiver<Work>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut finish = Vec::with_capacity(BATCH);
+    while let Ok(first) = queue.recv() {
+        batch.push(first);
+        while batch.len() < BATCH {
+            match queue.try_recv() {
+                Ok(work) => batch.push(work),
+                Err(_) => break,
+            }
         }
-        None => Ok(None),
-    });
-    if !matches!(result, Ok(Some(_))) && !conn.is_autocommit() {
-        conn.prepare_cached("ROLLBACK")?.execute([])?;
+        let began = run(&conn, "BEGIN IMMEDIATE");
+        if let Err(e) = &began {
+            log::error!("SQLite could not start a transaction: {e}");
+        }
+        let tx = began.is_ok().then_some(&conn);
+        finish.extend(batch.drain(..).map(|work| work(tx)));
+        let committed = began.is_ok()
+            && match run(&conn, "COMMIT") {
+                Ok(()) => true,
+                Err(e) => {
+                    log::error!("SQLite could not commit: {e}");
+                    let _ = run(&conn, "ROLLBACK");
+                    false
+                }
+            };
+        for f in finish.drain(..) {
+            f(committed);
+        }
     }
+}
+
+fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
+/// Runs `f` in a savepoint: what it wrote is undone if it fails.
+fn savepoint<R>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+    run(conn, "SAVEPOINT request")?;
+    let result = f(conn);
+    if result.is_err() {
+        run(conn, "ROLLBACK TO request")?;
+    }
+    run(conn, "RELEASE request")?;
     result
+}
+
+/// A member and its replies as stored: (state JSON, updated_at) and (chat, effect JSON).
+type Encoded = (Option<(String, i64)>, Vec<(i64, String)>);
+
+/// Serializes a commit on the caller's thread, so that the store thread only writes.
+fn encode(expected: u64, member: Option<&Member>, outbox: &[Effect]) -> Result<Encoded> {
+    let member = match member {
+        Some(m) => Some((
+            serde_json::to_string(&Member {
+                rev: expected + 1,
+                ..m.clone()
+            })?,
+            m.updated_at,
+        )),
+        None => None,
+    };
+    let outbox = outbox
+        .iter()
+        .map(|e| Ok((e.chat(), serde_json::to_string(e)?)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((member, outbox))
 }
 
 /// The body of a compare-and-set commit, inside the caller's transaction; `None` (and nothing
@@ -136,8 +221,8 @@ fn write(
     tx: &Connection,
     key: MemberKey,
     expected: u64,
-    member: Option<&Member>,
-    outbox: &[Effect],
+    member: Option<(String, i64)>,
+    outbox: &[(i64, String)],
 ) -> Result<Option<Vec<i64>>> {
     let stored: Option<i64> = tx
         .prepare_cached("SELECT rev FROM members WHERE chat_id = ?1 AND user_id = ?2")?
@@ -147,15 +232,12 @@ fn write(
         return Ok(None);
     }
     match member {
-        Some(m) => {
-            let rev = expected + 1;
-            let saved = Member { rev, ..m.clone() };
-            let state = serde_json::to_string(&saved)?;
+        Some((state, updated_at)) => {
             tx.prepare_cached(
                 "INSERT INTO members (chat_id, user_id, state, updated_at, rev) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (chat_id, user_id) DO UPDATE SET state = ?3, updated_at = ?4, rev = ?5",
             )?
-            .execute(params![key.chat, key.user, state, m.updated_at, rev as i64])?;
+            .execute(params![key.chat, key.user, state, updated_at, expected as i64 + 1])?;
         }
         None => {
             tx.prepare_cached("DELETE FROM members WHERE chat_id = ?1 AND user_id = ?2")?
@@ -163,10 +245,10 @@ fn write(
         }
     }
     let mut ids = Vec::with_capacity(outbox.len());
-    for e in outbox {
-        let effect = serde_json::to_string(e)?;
-        tx.prepare_cached("INSERT INTO outbox (chat_id, user_id, effect) VALUES (?1, ?2, ?3)")?
-            .execute(params![e.chat(), key.user, effect])?;
+    let mut insert =
+        tx.prepare_cached("INSERT INTO outbox (chat_id, user_id, effect) VALUES (?1, ?2, ?3)")?;
+    for (chat, effect) in outbox {
+        insert.execute(params![chat, key.user, effect])?;
         ids.push(tx.last_insert_rowid());
     }
     Ok(Some(ids))
@@ -219,7 +301,12 @@ fn read_checkins(
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn load(&self, key: MemberKey) -> Result<Option<Member>> {
-        read_member(&*self.conn()?, key)
+        self.call(move |c| read_member(c, key)).await
+    }
+
+    async fn load_with_lang(&self, key: MemberKey) -> Result<(Option<Member>, Option<String>)> {
+        self.call(move |c| Ok((read_member(c, key)?, read_lang(c, key.user)?)))
+            .await
     }
 
     async fn commit_if(
@@ -229,8 +316,9 @@ impl Store for SqliteStore {
         member: Option<&Member>,
         outbox: &[Effect],
     ) -> Result<Option<Vec<i64>>> {
-        let conn = self.conn()?;
-        immediate(&conn, |tx| write(tx, key, expected, member, outbox))
+        let (member, outbox) = encode(expected, member, outbox)?;
+        self.call(move |c| write(c, key, expected, member, &outbox))
+            .await
     }
 
     async fn fire(
@@ -241,126 +329,137 @@ impl Store for SqliteStore {
         member: Option<&Member>,
         outbox: &[Effect],
     ) -> Result<Option<Vec<i64>>> {
-        let conn = self.conn()?;
-        immediate(&conn, |tx| {
-            let gone = tx
-                .prepare_cached("DELETE FROM checkins WHERE id = ?1")?
-                .execute(params![id])?;
-            if gone == 0 {
+        let (member, outbox) = encode(expected, member, outbox)?;
+        self.call(move |c| {
+            let scheduled = c
+                .prepare_cached("SELECT 1 FROM checkins WHERE id = ?1")?
+                .query_row(params![id], |_| Ok(()))
+                .optional()?
+                .is_some();
+            if !scheduled {
                 return Ok(None);
             }
-            write(tx, key, expected, member, outbox)
+            let ids = write(c, key, expected, member, &outbox)?;
+            if ids.is_some() {
+                c.prepare_cached("DELETE FROM checkins WHERE id = ?1")?
+                    .execute(params![id])?;
+            }
+            Ok(ids)
         })
+        .await
     }
 
     async fn schedule(&self, c: &CheckIn) -> Result<i64> {
-        let conn = self.conn()?;
-        conn.prepare_cached(
-            "INSERT INTO checkins (user_id, offer, due_at, checkin) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (user_id, offer) DO NOTHING",
-        )?
-        .execute(params![
-            c.user,
-            c.offer,
-            c.due_at,
-            serde_json::to_string(c)?
-        ])?;
-        Ok(conn
-            .prepare_cached("SELECT id FROM checkins WHERE user_id = ?1 AND offer = ?2")?
-            .query_row(params![c.user, c.offer], |r| r.get(0))?)
+        let (user, offer, due_at, json) = (c.user, c.offer, c.due_at, serde_json::to_string(c)?);
+        self.call(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO checkins (user_id, offer, due_at, checkin) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (user_id, offer) DO NOTHING",
+            )?
+            .execute(params![user, offer, due_at, json])?;
+            Ok(conn
+                .prepare_cached("SELECT id FROM checkins WHERE user_id = ?1 AND offer = ?2")?
+                .query_row(params![user, offer], |r| r.get(0))?)
+        })
+        .await
     }
 
     async fn due(&self, now: i64, limit: usize) -> Result<Vec<CheckIn>> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, checkin FROM checkins WHERE due_at <= ?1 ORDER BY due_at, id LIMIT ?2",
-        )?;
-        read_checkins(&mut stmt, params![now, limit as i64])
+        self.call(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, checkin FROM checkins WHERE due_at <= ?1 ORDER BY due_at, id LIMIT ?2",
+            )?;
+            read_checkins(&mut stmt, params![now, limit as i64])
+        })
+        .await
     }
 
     async fn checkins_of(&self, user: i64) -> Result<Vec<CheckIn>> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, checkin FROM checkins WHERE user_id = ?1 ORDER BY due_at, id",
-        )?;
-        read_checkins(&mut stmt, params![user])
+        self.call(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, checkin FROM checkins WHERE user_id = ?1 ORDER BY due_at, id",
+            )?;
+            read_checkins(&mut stmt, params![user])
+        })
+        .await
     }
 
     async fn cancel_checkin(&self, user: i64, id: i64) -> Result<bool> {
-        let conn = self.conn()?;
-        Ok(conn
-            .prepare_cached("DELETE FROM checkins WHERE id = ?1 AND user_id = ?2")?
-            .execute(params![id, user])?
-            > 0)
+        self.call(move |conn| {
+            Ok(conn
+                .prepare_cached("DELETE FROM checkins WHERE id = ?1 AND user_id = ?2")?
+                .execute(params![id, user])?
+                > 0)
+        })
+        .await
     }
 
     async fn delivered(&self, ids: &[i64]) -> Result<()> {
-        let conn = self.conn()?;
-        if let [id] = ids {
-            conn.prepare_cached("DELETE FROM outbox WHERE id = ?1")?
-                .execute(params![id])?;
-            return Ok(());
-        }
-        immediate(&conn, |tx| {
-            let mut stmt = tx.prepare_cached("DELETE FROM outbox WHERE id = ?1")?;
+        let ids = ids.to_vec();
+        self.call(move |conn| {
+            let mut stmt = conn.prepare_cached("DELETE FROM outbox WHERE id = ?1")?;
             for id in ids {
                 stmt.execute(params![id])?;
             }
-            Ok(Some(()))
-        })?;
-        Ok(())
-    }
-
-    async fn load_with_lang(&self, key: MemberKey) -> Result<(Option<Member>, Option<String>)> {
-        let conn = self.conn()?;
-        Ok((read_member(&conn, key)?, read_lang(&conn, key.user)?))
+            Ok(())
+        })
+        .await
     }
 
     async fn pending(&self) -> Result<Vec<Pending>> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached("SELECT id, effect FROM outbox ORDER BY id")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, effect) = row?;
-            out.push((id, serde_json::from_str(&effect)?));
-        }
-        Ok(out)
+        self.call(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT id, effect FROM outbox ORDER BY id")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, effect) = row?;
+                out.push((id, serde_json::from_str(&effect)?));
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn user_lang(&self, user: i64) -> Result<Option<String>> {
-        read_lang(&*self.conn()?, user)
+        self.call(move |c| read_lang(c, user)).await
     }
 
     async fn set_user_lang(&self, user: i64, lang: &str) -> Result<()> {
-        let conn = self.conn()?;
-        conn.prepare_cached(
-            "INSERT INTO users (user_id, lang) VALUES (?1, ?2)
-             ON CONFLICT (user_id) DO UPDATE SET lang = ?2",
-        )?
-        .execute(params![user, lang])?;
-        Ok(())
+        let lang = lang.to_string();
+        self.call(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO users (user_id, lang) VALUES (?1, ?2)
+                 ON CONFLICT (user_id) DO UPDATE SET lang = ?2",
+            )?
+            .execute(params![user, lang])?;
+            Ok(())
+        })
+        .await
     }
 
     async fn forget_user(&self, user: i64) -> Result<usize> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction()?;
-        let mut n = tx.execute("DELETE FROM members WHERE user_id = ?1", params![user])?;
-        n += tx.execute("DELETE FROM users WHERE user_id = ?1", params![user])?;
-        n += tx.execute("DELETE FROM outbox WHERE user_id = ?1", params![user])?;
-        n += tx.execute("DELETE FROM checkins WHERE user_id = ?1", params![user])?;
-        tx.commit()?;
-        Ok(n)
+        self.call(move |tx| {
+            let mut n = tx.execute("DELETE FROM members WHERE user_id = ?1", params![user])?;
+            n += tx.execute("DELETE FROM users WHERE user_id = ?1", params![user])?;
+            n += tx.execute("DELETE FROM outbox WHERE user_id = ?1", params![user])?;
+            n += tx.execute("DELETE FROM checkins WHERE user_id = ?1", params![user])?;
+            Ok(n)
+        })
+        .await
     }
 
     async fn purge_idle(&self, cutoff: i64) -> Result<usize> {
-        let conn = self.conn()?;
-        Ok(conn.execute("DELETE FROM members WHERE updated_at < ?1", params![cutoff])?)
+        self.call(move |conn| {
+            Ok(conn.execute("DELETE FROM members WHERE updated_at < ?1", params![cutoff])?)
+        })
+        .await
     }
 
     async fn count_members(&self) -> Result<usize> {
-        let conn = self.conn()?;
-        let n: i64 = conn.query_row("SELECT COUNT(*) FROM members", [], |r| r.get(0))?;
-        Ok(n as usize)
+        self.call(|conn| {
+            let n: i64 = conn.query_row("SELECT COUNT(*) FROM members", [], |r| r.get(0))?;
+            Ok(n as usize)
+        })
+        .await
     }
 }
