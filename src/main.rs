@@ -10,6 +10,9 @@ use clap::{Parser, Subcommand};
 use gymtriage::front::{self, ChatEnd};
 use gymtriage::graph::{self, Format};
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     version,

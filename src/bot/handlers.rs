@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use teloxide::types::{CallbackQuery, Me, Message, Update, User};
+use teloxide::types::{CallbackQuery, Me, Message, User};
 
 use super::App;
 use super::callback::{self, Action, Press};
@@ -115,7 +115,7 @@ async fn send<T: Telegram>(
     let (bot, outbox) = (bot.clone(), app.outbox.clone());
     let job = async move {
         if let Some((id, text, alert)) = answer {
-            telegram::answer(&bot, id, text, alert).await;
+            telegram::answer(&bot, &id, text.as_deref(), alert).await;
         }
         for (id, effect) in ids.into_iter().zip(effects) {
             telegram::deliver(&bot, &outbox, id, effect).await;
@@ -254,14 +254,21 @@ fn is_reply_to_me(msg: &Message, me: &Me) -> bool {
         .is_some_and(|u| u.id == me.id)
 }
 
+/// An update's id and its content, taken out of the `Update` once by the routing table
+/// ([`super::schema`]): dptree hands each handler argument over by cloning it, and a button
+/// press carries the whole message it was made on.
+pub struct Incoming<T> {
+    pub update: u32,
+    pub item: T,
+}
+
 pub async fn on_message<T: Telegram>(
     bot: T,
     me: Me,
-    msg: Message,
-    update: Update,
+    msg: Arc<Incoming<Message>>,
     app: Arc<App>,
 ) -> HandlerResult {
-    retrying(|| message(&bot, &me, &msg, update.id.0, &app)).await
+    retrying(|| message(&bot, &me, &msg.item, msg.update, &app)).await
 }
 
 async fn message<T: Telegram>(
@@ -348,21 +355,21 @@ async fn message<T: Telegram>(
 pub async fn on_edited<T: Telegram>(
     bot: T,
     me: Me,
-    msg: Message,
-    update: Update,
+    edited: Arc<Incoming<Message>>,
     app: Arc<App>,
 ) -> HandlerResult {
+    let (msg, update) = (&edited.item, edited.update);
     let Some(user) = msg.from.as_ref().filter(|u| !u.is_bot) else {
         return Ok(());
     };
     let group = !msg.chat.is_private();
-    if group && !is_reply_to_me(&msg, &me) {
+    if group && !is_reply_to_me(msg, &me) {
         return Ok(());
     }
     retrying(|| async {
-        let (who, base) = who(&app, msg.chat.id.0, group, user, update.id.0).await?;
+        let (who, base) = who(&app, msg.chat.id.0, group, user, update).await?;
         let text = app.d.ui().bot.edited.get(who.lang);
-        say(&bot, &app, (&who, &base), update.id.0, text).await
+        say(&bot, &app, (&who, &base), update, text).await
     })
     .await
 }
@@ -685,11 +692,10 @@ async fn transfer<T: Telegram>(
 pub async fn on_callback<T: Telegram>(
     bot: T,
     me: Me,
-    q: CallbackQuery,
-    update: Update,
+    press: Arc<Incoming<CallbackQuery>>,
     app: Arc<App>,
 ) -> HandlerResult {
-    retrying(|| callback(&bot, &me, &q, update.id.0, &app)).await
+    retrying(|| callback(&bot, &me, &press.item, press.update, &app)).await
 }
 
 async fn callback<T: Telegram>(
@@ -701,7 +707,7 @@ async fn callback<T: Telegram>(
 ) -> HandlerResult {
     let texts = &app.d.ui().bot;
     let Some(message) = q.message.as_ref() else {
-        telegram::answer(bot, q.id.0.clone(), None, false).await;
+        telegram::answer(bot, &q.id.0, None, false).await;
         return Ok(());
     };
     let chat = message.chat();
@@ -711,16 +717,16 @@ async fn callback<T: Telegram>(
     match app.limiter.check(who.key()) {
         Verdict::Allow => {}
         Verdict::Warn => {
-            let text = texts.slow_down.get(who.lang).to_string();
-            telegram::answer(bot, query, Some(text), false).await;
+            let text = texts.slow_down.get(who.lang);
+            telegram::answer(bot, &query, Some(text), false).await;
             return Ok(());
         }
         Verdict::Drop => {
-            telegram::answer(bot, query, None, false).await;
+            telegram::answer(bot, &query, None, false).await;
             return Ok(());
         }
     }
-    let refuse = |text: &str| telegram::answer(bot, query.clone(), Some(text.to_string()), true);
+    let refuse = |text| telegram::answer(bot, &query, Some(text), true);
     let press = q.data.as_deref().and_then(callback::decode);
     let key = who.key();
     let (owner, check, version, action) = match press {

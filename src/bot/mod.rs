@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod render;
 pub mod store;
 pub mod telegram;
+pub mod wire;
 
 use std::collections::HashSet;
 use std::process::ExitCode;
@@ -92,10 +93,43 @@ impl App {
 
 /// The bot's routing table: messages, edited messages and button presses.
 pub fn schema<T: Telegram>() -> UpdateHandler<handlers::HandlerError> {
+    use teloxide::types::UpdateKind as K;
     dptree::entry()
-        .branch(Update::filter_message().endpoint(handlers::on_message::<T>))
-        .branch(Update::filter_edited_message().endpoint(handlers::on_edited::<T>))
-        .branch(Update::filter_callback_query().endpoint(handlers::on_callback::<T>))
+        .branch(
+            incoming(Update::filter_message(), |k| match k {
+                K::Message(m) => Some(m),
+                _ => None,
+            })
+            .endpoint(handlers::on_message::<T>),
+        )
+        .branch(
+            incoming(Update::filter_edited_message(), |k| match k {
+                K::EditedMessage(m) => Some(m),
+                _ => None,
+            })
+            .endpoint(handlers::on_edited::<T>),
+        )
+        .branch(
+            incoming(Update::filter_callback_query(), |k| match k {
+                K::CallbackQuery(q) => Some(q),
+                _ => None,
+            })
+            .endpoint(handlers::on_callback::<T>),
+        )
+}
+
+/// Does what teloxide's `filter` does (same update kinds, so the same `allowed_updates` in
+/// `getUpdates`), but moves the content out of the update together with the update's id,
+/// into one shared [`handlers::Incoming`]: the update is cloned once per dispatch, not once
+/// per handler argument.
+fn incoming<I: Send + Sync + 'static>(
+    filter: UpdateHandler<handlers::HandlerError>,
+    pick: fn(teloxide::types::UpdateKind) -> Option<I>,
+) -> UpdateHandler<handlers::HandlerError> {
+    dptree::filter_map_with_description(filter.description().clone(), move |u: Update| {
+        let update = u.id.0;
+        pick(u.kind).map(|item| Arc::new(handlers::Incoming { update, item }))
+    })
 }
 
 /// The commands in every language, for setMyCommands.

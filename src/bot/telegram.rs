@@ -9,29 +9,27 @@ use std::time::Duration;
 
 use teloxide::adaptors::Throttle;
 use teloxide::prelude::*;
-use teloxide::types::{
-    BotCommand, CallbackQueryId, InlineKeyboardButton, InlineKeyboardMarkup, Me, MessageId,
-    ParseMode,
-};
+use teloxide::types::{BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Me, ParseMode};
 use teloxide::{ApiError, RequestError};
 
 use super::outbox::Outbox;
 use super::store::{Effect, Keyboard, Store};
+use super::wire;
 
 /// The Bot API calls gymtriage needs.
 pub trait Telegram: Clone + Send + Sync + 'static {
     fn send_html(
         &self,
         chat: i64,
-        text: String,
-        keyboard: Option<InlineKeyboardMarkup>,
+        text: &str,
+        keyboard: Option<&Keyboard>,
     ) -> impl Future<Output = Result<i32, RequestError>> + Send;
     fn edit_html(
         &self,
         chat: i64,
         message_id: i32,
-        text: String,
-        keyboard: Option<InlineKeyboardMarkup>,
+        text: &str,
+        keyboard: Option<&Keyboard>,
     ) -> impl Future<Output = Result<(), RequestError>> + Send;
     fn clear_buttons(
         &self,
@@ -40,8 +38,8 @@ pub trait Telegram: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), RequestError>> + Send;
     fn answer_query(
         &self,
-        id: String,
-        text: Option<String>,
+        id: &str,
+        text: Option<&str>,
         alert: bool,
     ) -> impl Future<Output = Result<(), RequestError>> + Send;
     fn set_commands(
@@ -52,20 +50,23 @@ pub trait Telegram: Clone + Send + Sync + 'static {
     fn me(&self) -> impl Future<Output = Result<Me, RequestError>> + Send;
 }
 
+/// `sendMessage` goes through teloxide (and, in production, its `Throttle`, which paces
+/// it); the calls every press makes go through [`wire`], on the plain `Bot` underneath
+/// (`$plain` gets it from `$s`, the adaptor).
 macro_rules! impl_telegram {
-    ($t:ty) => {
+    ($t:ty, |$s:ident| $plain:expr) => {
         impl Telegram for $t {
             async fn send_html(
                 &self,
                 chat: i64,
-                text: String,
-                keyboard: Option<InlineKeyboardMarkup>,
+                text: &str,
+                keyboard: Option<&Keyboard>,
             ) -> Result<i32, RequestError> {
                 let mut req = self
                     .send_message(ChatId(chat), text)
                     .parse_mode(ParseMode::Html);
                 if let Some(k) = keyboard {
-                    req = req.reply_markup(k);
+                    req = req.reply_markup(markup(k));
                 }
                 Ok(req.await?.id.0)
             }
@@ -74,33 +75,32 @@ macro_rules! impl_telegram {
                 &self,
                 chat: i64,
                 message_id: i32,
-                text: String,
-                keyboard: Option<InlineKeyboardMarkup>,
+                text: &str,
+                keyboard: Option<&Keyboard>,
             ) -> Result<(), RequestError> {
-                let req = self
-                    .edit_message_text(ChatId(chat), MessageId(message_id), text)
-                    .parse_mode(ParseMode::Html)
-                    .reply_markup(keyboard.unwrap_or_default());
-                req.await.map(drop)
+                {
+                    let $s = self;
+                    wire::edit_text($plain, chat, message_id, text, keyboard).await
+                }
             }
 
             async fn clear_buttons(&self, chat: i64, message_id: i32) -> Result<(), RequestError> {
-                self.edit_message_reply_markup(ChatId(chat), MessageId(message_id))
-                    .await
-                    .map(drop)
+                {
+                    let $s = self;
+                    wire::clear_buttons($plain, chat, message_id).await
+                }
             }
 
             async fn answer_query(
                 &self,
-                id: String,
-                text: Option<String>,
+                id: &str,
+                text: Option<&str>,
                 alert: bool,
             ) -> Result<(), RequestError> {
-                let mut req = self.answer_callback_query(CallbackQueryId(id));
-                if let Some(t) = text {
-                    req = req.text(t).show_alert(alert);
+                {
+                    let $s = self;
+                    wire::answer_query($plain, id, text, alert).await
                 }
-                req.await.map(drop)
             }
 
             async fn set_commands(
@@ -122,8 +122,8 @@ macro_rules! impl_telegram {
     };
 }
 
-impl_telegram!(Bot);
-impl_telegram!(Throttle<Bot>);
+impl_telegram!(Bot, |b| b);
+impl_telegram!(Throttle<Bot>, |b| b.inner());
 
 pub fn markup(keyboard: &Keyboard) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new(keyboard.iter().map(|row| {
@@ -290,10 +290,7 @@ async fn deliver_claimed<T: Telegram>(bot: &T, outbox: &Outbox, id: i64, effect:
                 text,
                 keyboard,
                 question_of,
-            } => match bot
-                .send_html(*chat, text.clone(), keyboard.as_ref().map(markup))
-                .await
-            {
+            } => match bot.send_html(*chat, text, keyboard.as_ref()).await {
                 Ok(message_id) => {
                     // Telegram has it: clear the outbox entry first, so that a crash from
                     // here on cannot send it again (a missing message id only means the next
@@ -318,13 +315,8 @@ async fn deliver_claimed<T: Telegram>(bot: &T, outbox: &Outbox, id: i64, effect:
                 text,
                 keyboard,
             } => {
-                bot.edit_html(
-                    *chat,
-                    *message_id,
-                    text.clone(),
-                    keyboard.as_ref().map(markup),
-                )
-                .await
+                bot.edit_html(*chat, *message_id, text, keyboard.as_ref())
+                    .await
             }
             Effect::ClearButtons { chat, message_id } => {
                 bot.clear_buttons(*chat, *message_id).await
@@ -403,9 +395,9 @@ pub fn describe(e: &RequestError) -> String {
 }
 
 /// Answers a callback query (best effort: it expires after about 15 s anyway).
-pub async fn answer<T: Telegram>(bot: &T, id: String, text: Option<String>, alert: bool) {
+pub async fn answer<T: Telegram>(bot: &T, id: &str, text: Option<&str>, alert: bool) {
     for _ in 0..3 {
-        match bot.answer_query(id.clone(), text.clone(), alert).await {
+        match bot.answer_query(id, text, alert).await {
             Ok(()) => return,
             Err(e) => match classify(&e) {
                 Failure::Wait(d) => tokio::time::sleep(d.min(Duration::from_secs(5))).await,
