@@ -97,6 +97,10 @@ struct Args {
     /// Skip the memory runs.
     #[arg(long)]
     skip_memory: bool,
+    /// Only the open loop (with `--wrap`, a fixed number of updates, each handled alone:
+    /// instruction counts per update that do not depend on how updates were batched).
+    #[arg(long)]
+    open_only: bool,
     /// Redis database for the Redis target; it is emptied (FLUSHDB) before each run.
     #[arg(long, default_value = "redis://127.0.0.1:6379/13")]
     redis: String,
@@ -107,6 +111,12 @@ struct Args {
     /// loop, into DIR/<target>.perf.data.
     #[arg(long, value_name = "DIR")]
     perf_dir: Option<PathBuf>,
+    /// Start each bot under this command, split at spaces (e.g. `valgrind --tool=callgrind
+    /// --callgrind-out-file=/tmp/cg.%p`, for repeatable instruction counts; use a small
+    /// `--members` and a large `--stall`). A wrapped bot is stopped with SIGINT, so that the
+    /// wrapper can write its results.
+    #[arg(long, value_name = "COMMAND")]
+    wrap: Option<String>,
     /// Folder for the bots' logs and the SQLite files (default: a new temporary folder).
     #[arg(long, value_name = "DIR")]
     work_dir: Option<PathBuf>,
@@ -329,10 +339,21 @@ struct BotProcess {
     child: Child,
     pid: String,
     log: PathBuf,
+    /// Stop with SIGINT and wait (a wrapper such as valgrind writes its results at exit).
+    gently: bool,
 }
 
 impl Drop for BotProcess {
     fn drop(&mut self) {
+        if self.gently {
+            let _ = Command::new("kill").args(["-INT", &self.pid]).status();
+            for _ in 0..600 {
+                if matches!(self.child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -349,14 +370,24 @@ impl BotProcess {
 fn spawn_bot(cx: &Cx, target: Target, storage: &str, log_name: &str) -> anyhow::Result<BotProcess> {
     let log = cx.work.join(format!("{log_name}.log"));
     let out = File::create(&log)?;
-    let mut cmd = match target {
-        Target::Baseline => Command::new(cx.bins.join("examples").join("baseline_bot")),
-        _ => {
-            let mut c = Command::new(cx.bins.join("gymtriage"));
-            c.arg("run").arg("--storage").arg(storage);
+    let (program, args) = match target {
+        Target::Baseline => (cx.bins.join("examples").join("baseline_bot"), vec![]),
+        _ => (cx.bins.join("gymtriage"), vec!["run", "--storage", storage]),
+    };
+    let wrapper: Vec<&str> = cx
+        .args
+        .wrap
+        .as_deref()
+        .map_or(vec![], |w| w.split_whitespace().collect());
+    let mut cmd = match wrapper.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(&program);
             c
         }
+        None => Command::new(&program),
     };
+    cmd.args(args);
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("TELOXIDE_TOKEN", server::TOKEN)
         .env("TELOXIDE_API_URL", cx.api.url())
@@ -383,6 +414,7 @@ fn spawn_bot(cx: &Cx, target: Target, storage: &str, log_name: &str) -> anyhow::
         pid: child.id().to_string(),
         child,
         log,
+        gently: !wrapper.is_empty(),
     })
 }
 
@@ -538,6 +570,18 @@ async fn bench_target(cx: &Cx, target: Target) -> anyhow::Result<TargetResult> {
     open_stats.rate = open.replies as f64 / cx.args.duration;
     report_phase(name, "open loop", &open_stats, &bot, cx);
     drop(bot);
+    if cx.args.open_only {
+        return Ok(TargetResult {
+            target,
+            startup,
+            idle_kib,
+            rss_kib: 0,
+            peak_kib: 0,
+            closed: Stats::new(&open, CpuUse::between(&a, &b), threads),
+            open: open_stats,
+            memory: None,
+        });
+    }
 
     // Closed loop, on another freshly started bot (no backlog from the open loop); the best
     // of `repeat` runs, each on a fresh bot and store (other processes on the machine can only
