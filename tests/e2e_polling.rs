@@ -506,6 +506,20 @@ async fn polling_bot_end_to_end() {
     let mut check = e.start_check(alice, "/check", &PRIVATE_SELF_CARE).await;
     let reference = e.run_to_end(&mut check).await;
     assert_level("private check", &reference, SELF_CARE);
+    // It asks Telegram only for the update kinds its routing table handles (in a busy group,
+    // every other kind would be traffic to fetch, parse and drop).
+    let mut asked: Vec<String> = e.api.with_state(|s| {
+        let poll = s.requests_for("getUpdates").last().expect("a getUpdates");
+        let list = poll.body.get("allowed_updates").cloned();
+        let list = match list {
+            Some(serde_json::Value::String(text)) => serde_json::from_str(&text).ok(),
+            other => other,
+        };
+        list.and_then(|v| serde_json::from_value(v).ok())
+            .expect("getUpdates names the update kinds it wants")
+    });
+    asked.sort();
+    assert_eq!(asked, ["callback_query", "edited_message", "message"]);
 
     // (2) Two members of a group at once, each with their own question message.
     let (group, title) = (-2001, "Gym buddies");

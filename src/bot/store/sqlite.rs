@@ -1,78 +1,69 @@
 //! The default backend: one SQLite file in WAL mode, owned by one thread (SQLite allows one
 //! writer at a time anyway) that takes requests over a channel and runs everything queued
 //! meanwhile in one transaction (group commit): under load, one commit (one WAL append)
-//! serves many updates, and the work runs beside the async threads, never on them. Each
-//! request runs inside a savepoint, so a failing one undoes only itself; its caller hears
-//! back only once the transaction is committed. Statements (`BEGIN` and `COMMIT` too) are
-//! prepared once and cached. Commits never wait for the disk (`synchronous = NORMAL`); the
+//! serves many updates, and the work runs beside the async threads, never on them. Callers
+//! hear back only once the transaction is committed. Should one request of a batch fail, the
+//! batch is rolled back and each of its requests runs again in a transaction of its own, so
+//! a failing request undoes only itself (savepoints around every request did the same at
+//! the price of a copy of every page a request wrote, for a case that almost never
+//! happens). Statements (`BEGIN` and `COMMIT` too) are prepared once and cached. Commits never wait for the disk (`synchronous = NORMAL`); the
 //! checkpoint, which does, runs every second on a thread of its own.
-//!
-//! Reads of a member (the first thing every update does) do not go to the store thread: they
-//! run on the caller's thread, on a read-only connection of a small pool. In WAL mode a reader
-//! never waits for the writer, and a member read is a primary-key lookup in pages SQLite
-//! already holds (a few microseconds, like taking a lock), so this saves the two thread
-//! hand-offs a queued request costs. A read sees every commit whose caller has heard back.
 
 use std::path::Path;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{CheckIn, Effect, Member, MemberKey, Pending, Result, Store, StoreError};
 
-/// A request, run by the store thread inside the batch's transaction (`None`: the
-/// transaction could not start); returns what to do once the batch is committed (`true`) or
-/// failed (`false`).
-type Work = Box<dyn FnOnce(Option<&Connection>) -> Finish + Send>;
-type Finish = Box<dyn FnOnce(bool) + Send>;
+/// A request for the store thread: run inside a transaction (again, alone, if its batch
+/// had to be rolled back), then told whether what it did was committed.
+trait Work: Send {
+    /// Runs the request; false if it failed (its transaction must be rolled back).
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller: the result of the last run if `committed`, an error otherwise.
+    fn finish(self: Box<Self>, committed: bool);
+}
+
+struct Request<F, R> {
+    f: F,
+    result: Option<Result<R>>,
+    reply: tokio::sync::oneshot::Sender<Result<R>>,
+}
+
+impl<F, R> Work for Request<F, R>
+where
+    F: FnMut(&Connection) -> Result<R> + Send,
+    R: Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let result = (self.f)(conn);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, committed: bool) {
+        let result = match self.result {
+            Some(Ok(r)) if committed => Ok(r),
+            Some(Err(e)) => Err(e),
+            _ => Err(StoreError::Unavailable),
+        };
+        let _ = self.reply.send(result);
+    }
+}
 
 pub struct SqliteStore {
-    jobs: mpsc::Sender<Work>,
-    /// Read-only connections for member reads; `None` for an in-memory database (which only
-    /// its one connection can see: reads go to the store thread).
-    readers: Option<Readers>,
+    jobs: mpsc::Sender<Box<dyn Work>>,
     /// Keeps the checkpoint thread going; it stops within a second of the store's drop.
     _alive: Arc<()>,
 }
 
-/// Read-only connections to the database file, opened on demand: as many as callers ever
-/// read at once (about one per async worker thread, since nobody awaits while holding one).
-struct Readers {
-    path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
-}
-
-/// Connections kept idle in the pool; more are opened when needed and closed after use.
-const IDLE_READERS: usize = 8;
-
-impl Readers {
-    fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
-        let idle = self.idle.lock().map_err(|_| StoreError::Poisoned)?.pop();
-        let conn = match idle {
-            Some(c) => c,
-            None => {
-                let c = Connection::open_with_flags(
-                    &self.path,
-                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
-                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?;
-                c.busy_timeout(Duration::from_secs(5))?;
-                c
-            }
-        };
-        let result = f(&conn);
-        let mut idle = self.idle.lock().map_err(|_| StoreError::Poisoned)?;
-        if idle.len() < IDLE_READERS {
-            idle.push(conn);
-        }
-        result
-    }
-}
-
 /// How often the background thread checkpoints the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// How far (seconds) a member's `updated_at` column may lag behind its state.
+const AGE_STEP: i64 = 60;
 /// Most requests in one transaction.
 const BATCH: usize = 64;
 
@@ -119,11 +110,7 @@ impl SqliteStore {
         // The store thread only checkpoints as a backstop (a WAL of ~40 MB, if the checkpoint
         // thread ever stopped); that one does it every second, off the requests' path.
         conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
-        let mut store = Self::setup(conn)?;
-        store.readers = Some(Readers {
-            path: path.to_path_buf(),
-            idle: Mutex::new(Vec::new()),
-        });
+        let store = Self::setup(conn)?;
         let checkpoints = Connection::open(path)?;
         checkpoints.busy_timeout(Duration::from_secs(5))?;
         let alive = Arc::downgrade(&store._alive);
@@ -156,48 +143,28 @@ impl SqliteStore {
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         conn.set_prepared_statement_cache_capacity(32);
-        let (jobs, queue) = mpsc::channel::<Work>();
+        let (jobs, queue) = mpsc::channel::<Box<dyn Work>>();
         std::thread::Builder::new()
             .name("sqlite-store".into())
             .spawn(move || serve(conn, queue))
             .map_err(|_| StoreError::Unavailable)?;
         Ok(SqliteStore {
             jobs,
-            readers: None,
             _alive: Arc::new(()),
         })
     }
 
-    /// Runs a read: here, on a reader connection, or (in memory) on the store thread.
-    async fn read<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
-    ) -> Result<R> {
-        match &self.readers {
-            Some(readers) => readers.read(f),
-            None => self.call(f).await,
-        }
-    }
-
-    /// Runs `f` on the store thread, in a savepoint of the current batch, and returns its
-    /// result once the batch is committed.
+    /// Runs `f` on the store thread, in the current batch's transaction, and returns its
+    /// result once that is committed. `f` may run twice (see the module's documentation).
     async fn call<R: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
+        f: impl FnMut(&Connection) -> Result<R> + Send + 'static,
     ) -> Result<R> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let work: Work = Box::new(move |conn| {
-            let result = match conn {
-                Some(conn) => savepoint(conn, f),
-                None => Err(StoreError::Unavailable),
-            };
-            Box::new(move |committed| {
-                let _ = reply.send(if committed {
-                    result
-                } else {
-                    result.and(Err(StoreError::Unavailable))
-                });
-            })
+        let work = Box::new(Request {
+            f,
+            result: None,
+            reply,
         });
         self.jobs.send(work).map_err(|_| StoreError::Unavailable)?;
         answer.await.map_err(|_| StoreError::Unavailable)?
@@ -207,10 +174,10 @@ impl SqliteStore {
 /// The store thread: waits for a request, takes every other one queued by then, runs them
 /// all in one `IMMEDIATE` transaction (the write lock is taken before anything is read, so
 /// that another process's commit waits for the busy timeout instead of failing an upgrade),
-/// commits, and only then answers them. Ends when the store is dropped.
-fn serve(conn: Connection, queue: mpsc::Receiver<Work>) {
+/// commits, and only then answers them. If a request or the commit fails, the batch is rolled
+/// back and its requests run again one transaction each. Ends when the store is dropped.
+fn serve(conn: Connection, queue: mpsc::Receiver<Box<dyn Work>>) {
     let mut batch = Vec::with_capacity(BATCH);
-    let mut finish = Vec::with_capacity(BATCH);
     while let Ok(first) = queue.recv() {
         batch.push(first);
         while batch.len() < BATCH {
@@ -219,40 +186,50 @@ fn serve(conn: Connection, queue: mpsc::Receiver<Work>) {
                 Err(_) => break,
             }
         }
-        let began = run(&conn, "BEGIN IMMEDIATE");
-        if let Err(e) = &began {
-            log::error!("SQLite could not start a transaction: {e}");
+        settle(&conn, &mut batch);
+    }
+}
+
+/// Runs and answers a batch of requests: in one transaction, or, if that fails, one
+/// transaction each.
+fn settle(conn: &Connection, batch: &mut Vec<Box<dyn Work>>) {
+    if batch.len() > 1 && transaction(conn, batch) {
+        for work in batch.drain(..) {
+            work.finish(true);
         }
-        let tx = began.is_ok().then_some(&conn);
-        finish.extend(batch.drain(..).map(|work| work(tx)));
-        let committed = began.is_ok()
-            && match run(&conn, "COMMIT") {
-                Ok(()) => true,
-                Err(e) => {
-                    log::error!("SQLite could not commit: {e}");
-                    let _ = run(&conn, "ROLLBACK");
-                    false
-                }
-            };
-        for f in finish.drain(..) {
-            f(committed);
+        return;
+    }
+    for mut work in batch.drain(..) {
+        let committed = transaction(conn, std::slice::from_mut(&mut work));
+        work.finish(committed);
+    }
+}
+
+/// Runs `works` in one transaction; true if every one succeeded and it committed (otherwise
+/// nothing of theirs is kept).
+fn transaction(conn: &Connection, works: &mut [Box<dyn Work>]) -> bool {
+    if let Err(e) = run(conn, "BEGIN IMMEDIATE") {
+        log::error!("SQLite could not start a transaction: {e}");
+        return false;
+    }
+    let mut ok = true;
+    for work in works.iter_mut() {
+        ok &= work.run(conn);
+    }
+    if ok {
+        match run(conn, "COMMIT") {
+            Ok(()) => return true,
+            Err(e) => log::error!("SQLite could not commit: {e}"),
         }
     }
+    if let Err(e) = run(conn, "ROLLBACK") {
+        log::error!("SQLite could not roll back: {e}");
+    }
+    false
 }
 
 fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(drop)
-}
-
-/// Runs `f` in a savepoint: what it wrote is undone if it fails.
-fn savepoint<R>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
-    run(conn, "SAVEPOINT request")?;
-    let result = f(conn);
-    if result.is_err() {
-        run(conn, "ROLLBACK TO request")?;
-    }
-    run(conn, "RELEASE request")?;
-    result
 }
 
 /// A member and its replies as stored: (state JSON, updated_at) and (chat, effect JSON).
@@ -283,25 +260,36 @@ fn write(
     tx: &Connection,
     key: MemberKey,
     expected: u64,
-    member: Option<(String, i64)>,
+    member: Option<&(String, i64)>,
     outbox: &[(i64, String)],
 ) -> Result<Option<Vec<i64>>> {
-    let stored: Option<i64> = tx
-        .prepare_cached("SELECT rev FROM members WHERE chat_id = ?1 AND user_id = ?2")?
-        .query_row(params![key.chat, key.user], |r| r.get(0))
+    let stored: Option<(i64, i64)> = tx
+        .prepare_cached("SELECT rev, updated_at FROM members WHERE chat_id = ?1 AND user_id = ?2")?
+        .query_row(params![key.chat, key.user], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    if stored.unwrap_or(0) as u64 != expected {
+    if stored.map_or(0, |s| s.0) as u64 != expected {
         return Ok(None);
     }
-    match member {
-        Some((state, updated_at)) => {
+    let rev = expected as i64 + 1;
+    match (member, stored) {
+        // The idle-time column (and its index) moves only when it is a minute behind: purging
+        // is by the hour, and an index entry moved at every press was one more page to write.
+        (Some((state, updated_at)), Some((_, was)))
+            if (was..was + AGE_STEP).contains(updated_at) =>
+        {
+            tx.prepare_cached(
+                "UPDATE members SET state = ?3, rev = ?4 WHERE chat_id = ?1 AND user_id = ?2",
+            )?
+            .execute(params![key.chat, key.user, state, rev])?;
+        }
+        (Some((state, updated_at)), _) => {
             tx.prepare_cached(
                 "INSERT INTO members (chat_id, user_id, state, updated_at, rev) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (chat_id, user_id) DO UPDATE SET state = ?3, updated_at = ?4, rev = ?5",
             )?
-            .execute(params![key.chat, key.user, state, updated_at, expected as i64 + 1])?;
+            .execute(params![key.chat, key.user, state, updated_at, rev])?;
         }
-        None => {
+        (None, _) => {
             tx.prepare_cached("DELETE FROM members WHERE chat_id = ?1 AND user_id = ?2")?
                 .execute(params![key.chat, key.user])?;
         }
@@ -363,11 +351,11 @@ fn read_checkins(
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn load(&self, key: MemberKey) -> Result<Option<Member>> {
-        self.read(move |c| read_member(c, key)).await
+        self.call(move |c| read_member(c, key)).await
     }
 
     async fn load_with_lang(&self, key: MemberKey) -> Result<(Option<Member>, Option<String>)> {
-        self.read(move |c| Ok((read_member(c, key)?, read_lang(c, key.user)?)))
+        self.call(move |c| Ok((read_member(c, key)?, read_lang(c, key.user)?)))
             .await
     }
 
@@ -379,7 +367,7 @@ impl Store for SqliteStore {
         outbox: &[Effect],
     ) -> Result<Option<Vec<i64>>> {
         let (member, outbox) = encode(expected, member, outbox)?;
-        self.call(move |c| write(c, key, expected, member, &outbox))
+        self.call(move |c| write(c, key, expected, member.as_ref(), &outbox))
             .await
     }
 
@@ -401,7 +389,7 @@ impl Store for SqliteStore {
             if !scheduled {
                 return Ok(None);
             }
-            let ids = write(c, key, expected, member, &outbox)?;
+            let ids = write(c, key, expected, member.as_ref(), &outbox)?;
             if ids.is_some() {
                 c.prepare_cached("DELETE FROM checkins WHERE id = ?1")?
                     .execute(params![id])?;
@@ -460,7 +448,7 @@ impl Store for SqliteStore {
         let ids = ids.to_vec();
         self.call(move |conn| {
             let mut stmt = conn.prepare_cached("DELETE FROM outbox WHERE id = ?1")?;
-            for id in ids {
+            for id in &ids {
                 stmt.execute(params![id])?;
             }
             Ok(())
@@ -483,7 +471,7 @@ impl Store for SqliteStore {
     }
 
     async fn user_lang(&self, user: i64) -> Result<Option<String>> {
-        self.read(move |c| read_lang(c, user)).await
+        self.call(move |c| read_lang(c, user)).await
     }
 
     async fn set_user_lang(&self, user: i64, lang: &str) -> Result<()> {
@@ -523,5 +511,82 @@ impl Store for SqliteStore {
             Ok(n as usize)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request<R: Send + 'static>(
+        f: impl FnMut(&Connection) -> Result<R> + Send + 'static,
+    ) -> (Box<dyn Work>, tokio::sync::oneshot::Receiver<Result<R>>) {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let work = Box::new(Request {
+            f,
+            result: None,
+            reply,
+        });
+        (work, answer)
+    }
+
+    #[test]
+    fn a_failing_request_undoes_only_itself_and_the_rest_of_its_batch_is_kept() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER PRIMARY KEY)")
+            .unwrap();
+        let insert =
+            |x: i64| request(move |c| Ok(c.execute("INSERT INTO t (x) VALUES (?1)", params![x])?));
+        let (a, a_answer) = insert(1);
+        // Writes, then fails: what it wrote must go, nothing else.
+        let (bad, bad_answer) = request(|c| -> Result<()> {
+            c.execute("INSERT INTO t (x) VALUES (2)", [])?;
+            Err(StoreError::Unavailable)
+        });
+        let (b, b_answer) = insert(3);
+        let mut batch = vec![a, bad, b];
+        settle(&conn, &mut batch);
+        assert!(batch.is_empty());
+        assert_eq!(a_answer.blocking_recv().unwrap().unwrap(), 1);
+        assert!(bad_answer.blocking_recv().unwrap().is_err());
+        assert_eq!(b_answer.blocking_recv().unwrap().unwrap(), 1);
+        let kept: Vec<i64> = conn
+            .prepare("SELECT x FROM t ORDER BY x")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(kept, vec![1, 3]);
+
+        // A batch where all succeed is one transaction: all kept.
+        let (c, c_answer) = insert(4);
+        let (d, d_answer) = insert(5);
+        let mut batch = vec![c, d];
+        settle(&conn, &mut batch);
+        assert!(c_answer.blocking_recv().unwrap().is_ok());
+        assert!(d_answer.blocking_recv().unwrap().is_ok());
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 4);
+    }
+
+    #[tokio::test]
+    async fn the_idle_time_column_moves_a_minute_at_a_time() {
+        let store = SqliteStore::in_memory().unwrap();
+        let key = MemberKey { chat: 1, user: 1 };
+        let at = |t: i64| Member {
+            updated_at: t,
+            ..Member::default()
+        };
+        store.commit_if(key, 0, Some(&at(1000)), &[]).await.unwrap();
+        store.commit_if(key, 1, Some(&at(1030)), &[]).await.unwrap();
+        // Purging everything idle since before 1001 finds it: its column still says 1000.
+        assert_eq!(store.purge_idle(1001).await.unwrap(), 1);
+        store.commit_if(key, 0, Some(&at(1000)), &[]).await.unwrap();
+        store.commit_if(key, 1, Some(&at(1061)), &[]).await.unwrap();
+        assert_eq!(store.purge_idle(1061).await.unwrap(), 0, "moved to 1061");
+        assert_eq!(store.load(key).await.unwrap().unwrap().updated_at, 1061);
     }
 }
