@@ -541,12 +541,12 @@ fn report_phase(name: &str, what: &str, s: &Stats, bot: &BotProcess, cx: &Cx) {
     }
 }
 
-async fn bench_target(cx: &Cx, target: Target) -> anyhow::Result<TargetResult> {
+/// The open loop of `target`, on a freshly started bot: its result with the closed-loop
+/// figures still empty (see [`closed_run`]).
+async fn open_phase(cx: &Cx, target: Target) -> anyhow::Result<TargetResult> {
     let name = target.short();
     let stall = Duration::from_secs_f64(cx.args.stall);
-    eprintln!("== {}", target.name());
-
-    // Open loop, on a freshly started bot.
+    eprintln!("== {}: open loop", target.name());
     let run = format!("{name}-open");
     let storage = prepare_store(cx, target, &cx.members, 0, &run).await?;
     cx.api.reset(cx.members.clone(), cx.script(target));
@@ -570,73 +570,63 @@ async fn bench_target(cx: &Cx, target: Target) -> anyhow::Result<TargetResult> {
     open_stats.rate = open.replies as f64 / cx.args.duration;
     report_phase(name, "open loop", &open_stats, &bot, cx);
     drop(bot);
-    if cx.args.open_only {
-        return Ok(TargetResult {
-            target,
-            startup,
-            idle_kib,
-            rss_kib: 0,
-            peak_kib: 0,
-            closed: Stats::new(&open, CpuUse::between(&a, &b), threads),
-            open: open_stats,
-            memory: None,
-        });
-    }
-
-    // Closed loop, on another freshly started bot (no backlog from the open loop); the best
-    // of `repeat` runs, each on a fresh bot and store (other processes on the machine can only
-    // slow a run down).
-    let mut best: Option<(Stats, u64, u64)> = None;
-    let mut rates = Vec::new();
-    for i in 0..cx.args.repeat.max(1) {
-        let run = format!("{name}-closed{}", i + 1);
-        let storage = prepare_store(cx, target, &cx.members, 0, &run).await?;
-        cx.api.reset(cx.members.clone(), cx.script(target));
-        let (bot, _) = start_bot(cx, target, &storage, &run).await?;
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let perf = if i == 0 {
-            start_perf(cx, name, &bot.pid)
-        } else {
-            None
-        };
-        if perf.is_some() {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        let sampler = ThreadSampler::start(&bot.pid);
-        let c = snap(cx, &bot, target);
-        let closed = cx.api.run_closed(cx.args.concurrency, stall).await;
-        let d = snap(cx, &bot, target);
-        let threads = sampler.stop().await;
-        stop_perf(perf);
-        let stats = Stats::new(&closed, CpuUse::between(&c, &d), threads);
-        report_phase(name, &format!("closed loop {}", i + 1), &stats, &bot, cx);
-        let (rss_kib, peak_kib) = procstat::memory_kib(&bot.pid).unwrap_or((0, 0));
-        drop(bot);
-        rates.push(stats.rate);
-        if best.as_ref().is_none_or(|b| stats.rate > b.0.rate) {
-            best = Some((stats, rss_kib, peak_kib));
-        }
-    }
-    let Some((mut closed_stats, rss_kib, peak_kib)) = best else {
-        bail!("no closed-loop run");
-    };
-    closed_stats.runs = rates;
-
-    let memory = if target == Target::Baseline || cx.args.skip_memory {
-        None
-    } else {
-        Some(memory_runs(cx, target).await?)
-    };
     Ok(TargetResult {
         target,
         startup,
         idle_kib,
-        rss_kib,
-        peak_kib,
+        rss_kib: 0,
+        peak_kib: 0,
+        // Replaced by the best closed loop; with --open-only, the open loop's figures.
+        closed: Stats::new(&open, CpuUse::between(&a, &b), threads),
         open: open_stats,
-        closed: closed_stats,
-        memory,
+        memory: None,
     })
+}
+
+/// Closed loop number `i` of `r`'s target, on another freshly started bot and store (no
+/// backlog from the open loop); the fastest run is kept (other processes on the machine can
+/// only slow a run down).
+async fn closed_run(cx: &Cx, r: &mut TargetResult, i: usize) -> anyhow::Result<()> {
+    let target = r.target;
+    let name = target.short();
+    let stall = Duration::from_secs_f64(cx.args.stall);
+    let run = format!("{name}-closed{}", i + 1);
+    let storage = prepare_store(cx, target, &cx.members, 0, &run).await?;
+    cx.api.reset(cx.members.clone(), cx.script(target));
+    let (bot, _) = start_bot(cx, target, &storage, &run).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let perf = if i == 0 {
+        start_perf(cx, name, &bot.pid)
+    } else {
+        None
+    };
+    if perf.is_some() {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let sampler = ThreadSampler::start(&bot.pid);
+    let c = snap(cx, &bot, target);
+    let closed = cx.api.run_closed(cx.args.concurrency, stall).await;
+    let d = snap(cx, &bot, target);
+    let threads = sampler.stop().await;
+    stop_perf(perf);
+    let stats = Stats::new(&closed, CpuUse::between(&c, &d), threads);
+    report_phase(
+        name,
+        &format!("{}: closed loop {}", target.name(), i + 1),
+        &stats,
+        &bot,
+        cx,
+    );
+    let (rss_kib, peak_kib) = procstat::memory_kib(&bot.pid).unwrap_or((0, 0));
+    drop(bot);
+    let mut runs = std::mem::take(&mut r.closed.runs);
+    runs.push(stats.rate);
+    if i == 0 || stats.rate > r.closed.rate {
+        r.closed = stats;
+        (r.rss_kib, r.peak_kib) = (rss_kib, peak_kib);
+    }
+    r.closed.runs = runs;
+    Ok(())
 }
 
 /// Idle RSS and RSS after `memory_members` whole checks, with only those members stored and
@@ -1166,11 +1156,25 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut results = Vec::new();
     for t in targets {
-        results.push(bench_target(&cx, t).await?);
+        results.push(open_phase(&cx, t).await?);
+    }
+    // The closed loops take turns (baseline, SQLite, Redis, baseline...), so that a change in
+    // the machine's speed during the run weighs on every target alike.
+    if !cx.args.open_only {
+        for i in 0..cx.args.repeat.max(1) {
+            for r in results.iter_mut() {
+                closed_run(&cx, r, i).await?;
+            }
+        }
+    }
+    for r in results.iter_mut() {
+        if r.target != Target::Baseline && !cx.args.skip_memory && !cx.args.open_only {
+            r.memory = Some(memory_runs(&cx, r.target).await?);
+        }
     }
     let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
     let report = format!(
-        "Machine: {machine}\n\nCommand: `cargo run --release --example loadbench{}` ({:.0} s)\n\nLoad: {} members ({} in groups of {}), one {}-press check each; open loop {:.0} presses/s for {:.0} s, then, {} times on a fresh bot, a closed loop with {} private members in flight (and every group member) until every private member's check is done.\n\n{}\n{}",
+        "Machine: {machine}\n\nCommand: `cargo run --release --example loadbench{}` ({:.0} s)\n\nLoad: {} members ({} in groups of {}), one {}-press check each; open loop {:.0} presses/s for {:.0} s, then {} rounds of closed loops, the targets taking turns, each on a fresh bot: {} private members in flight (and every group member) until every private member's check is done; the fastest run of each target is reported.\n\n{}\n{}",
         if command.is_empty() {
             String::new()
         } else {
