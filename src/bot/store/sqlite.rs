@@ -304,16 +304,20 @@ fn write(
     Ok(Some(ids))
 }
 
-fn read_member(conn: &Connection, key: MemberKey) -> Result<Option<Member>> {
+/// A member's stored state, as bytes: the caller parses it ([`parse_member`]), so that the
+/// store thread, which every update waits for in turn, does not.
+fn read_member(conn: &Connection, key: MemberKey) -> Result<Option<Vec<u8>>> {
     let mut stmt =
         conn.prepare_cached("SELECT state FROM members WHERE chat_id = ?1 AND user_id = ?2")?;
-    let state = stmt
+    Ok(stmt
         .query_row(params![key.chat, key.user], |r| {
-            // Parsed from the row's bytes, without copying them into a String first.
-            Ok(serde_json::from_slice::<Member>(r.get_ref(0)?.as_bytes()?))
+            Ok(r.get_ref(0)?.as_bytes()?.to_vec())
         })
-        .optional()?;
-    Ok(state.and_then(|parsed| match parsed {
+        .optional()?)
+}
+
+fn parse_member(state: Option<Vec<u8>>) -> Option<Member> {
+    match serde_json::from_slice(&state?) {
         Ok(m) => Some(m),
         Err(e) => {
             // Unreadable (a newer or damaged format): the member starts over rather than
@@ -321,7 +325,7 @@ fn read_member(conn: &Connection, key: MemberKey) -> Result<Option<Member>> {
             log::error!("dropping an unreadable stored check: {e}");
             None
         }
-    }))
+    }
 }
 
 fn read_lang(conn: &Connection, user: i64) -> Result<Option<String>> {
@@ -351,12 +355,14 @@ fn read_checkins(
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn load(&self, key: MemberKey) -> Result<Option<Member>> {
-        self.call(move |c| read_member(c, key)).await
+        Ok(parse_member(self.call(move |c| read_member(c, key)).await?))
     }
 
     async fn load_with_lang(&self, key: MemberKey) -> Result<(Option<Member>, Option<String>)> {
-        self.call(move |c| Ok((read_member(c, key)?, read_lang(c, key.user)?)))
-            .await
+        let (state, lang) = self
+            .call(move |c| Ok((read_member(c, key)?, read_lang(c, key.user)?)))
+            .await?;
+        Ok((parse_member(state), lang))
     }
 
     async fn commit_if(
