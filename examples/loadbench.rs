@@ -124,7 +124,7 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Closed-loop runs per target, each on a fresh bot; the fastest is reported.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 3)]
     repeat: usize,
     /// Seconds without a reply after which a phase is declared stalled.
     #[arg(long, default_value_t = 10.0)]
@@ -839,6 +839,20 @@ fn table(cx: &Cx, results: &[TargetResult]) -> String {
     row("**closed loop: throughput vs baseline**".into(), &|r| {
         format!("**{}**", ratio(r.closed.rate, base.map(|b| b.closed.rate)))
     });
+    row(
+        "closed loop: throughput vs the baseline's run of the same round".into(),
+        &|r| match base {
+            Some(b) => r
+                .closed
+                .runs
+                .iter()
+                .zip(&b.closed.runs)
+                .map(|(x, y)| ratio(*x, Some(*y)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            None => "-".into(),
+        },
+    );
     row(
         format!(
             "closed loop ({} private members in flight + every group member): latency p50 / p99 / max, ms",
