@@ -145,22 +145,24 @@ pub async fn answer_query(
 
 async fn call(bot: &Bot, method: &str, body: &impl Serialize) -> Result<(), RequestError> {
     let body = serde_json::to_vec(body).map_err(invalid_json)?;
-    let mut url = bot.api_url();
-    // Same URL as teloxide's: <api>/bot<token>/<Method>.
-    if let Ok(mut path) = url.path_segments_mut() {
-        path.pop_if_empty()
-            .push(&format!("bot{}", bot.token()))
-            .push(method);
-    }
     let response = bot
         .client()
-        .post(url)
+        .post(method_url(bot, method))
         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
         .body(body)
         .send()
         .await?;
     let bytes = response.bytes().await?;
     read(&bytes)
+}
+
+/// The URL teloxide builds for its own calls: `<api>/bot<token>/<Method>`.
+fn method_url(bot: &Bot, method: &str) -> reqwest::Url {
+    let mut url = bot.api_url();
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.push(&format!("bot{}", bot.token())).push(method);
+    }
+    url
 }
 
 /// The outcome of a call from its answer's body.
@@ -256,6 +258,42 @@ mod tests {
             cleared["reply_markup"],
             serde_json::json!({"inline_keyboard": []})
         );
+    }
+
+    #[test]
+    fn calls_go_where_teloxide_sends_them_with_its_field_names() {
+        let bot = Bot::new("123:abc");
+        assert_eq!(
+            method_url(&bot, "EditMessageText").as_str(),
+            "https://api.telegram.org/bot123:abc/EditMessageText"
+        );
+        let local = Bot::new("1:x").set_api_url("http://127.0.0.1:9/".parse().unwrap());
+        assert_eq!(
+            method_url(&local, "AnswerCallbackQuery").as_str(),
+            "http://127.0.0.1:9/bot1:x/AnswerCallbackQuery"
+        );
+        let toast = |text, alert| {
+            serde_json::to_value(AnswerQuery {
+                callback_query_id: "q1",
+                show_alert: alert,
+                text,
+            })
+            .unwrap()
+        };
+        assert_eq!(
+            toast(None, false),
+            serde_json::json!({"callback_query_id": "q1"})
+        );
+        assert_eq!(
+            toast(Some("Stale"), true),
+            serde_json::json!({"callback_query_id": "q1", "text": "Stale", "show_alert": true})
+        );
+        let clear = serde_json::to_value(EditMarkup {
+            chat_id: -5,
+            message_id: 3,
+        })
+        .unwrap();
+        assert_eq!(clear, serde_json::json!({"chat_id": -5, "message_id": 3}));
     }
 
     #[test]
