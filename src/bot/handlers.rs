@@ -24,6 +24,12 @@ struct Turn<'a> {
     base: &'a Option<Member>,
 }
 
+impl<'a> Turn<'a> {
+    fn new(update: u32, base: &'a Option<Member>) -> Turn<'a> {
+        Turn { update, base }
+    }
+}
+
 /// Raised when another instance changed the member between our read and our write: the
 /// whole update is handled again on fresh state.
 #[derive(Debug, thiserror::Error)]
@@ -148,7 +154,7 @@ async fn say<T: Telegram>(
         effects: vec![effect],
         toast: None,
     };
-    carry_out(bot, app, key, Turn { update, base }, plan, None).await
+    carry_out(bot, app, key, Turn::new(update, base), plan, None).await
 }
 
 fn plain_send(chat: i64, text: String) -> Effect {
@@ -338,18 +344,7 @@ async fn message<T: Telegram>(
         }
         other => conv.start(who, other, Some(text), app.new_check_id()),
     };
-    carry_out(
-        bot,
-        app,
-        key,
-        Turn {
-            update,
-            base: &base,
-        },
-        plan,
-        None,
-    )
-    .await
+    carry_out(bot, app, key, Turn::new(update, &base), plan, None).await
 }
 
 pub async fn on_edited<T: Telegram>(
@@ -410,18 +405,7 @@ async fn command<T: Telegram>(
         "start" | "check" => {
             let first = (name == "check" && !args.is_empty() && !who.group).then_some(args);
             let plan = conv.start(who, base.clone(), first, app.new_check_id());
-            carry_out(
-                bot,
-                app,
-                key,
-                Turn {
-                    update,
-                    base: &base,
-                },
-                plan,
-                None,
-            )
-            .await
+            carry_out(bot, app, key, Turn::new(update, &base), plan, None).await
         }
         "back" | "cancel" => {
             let member = base.clone().unwrap_or_default();
@@ -430,18 +414,7 @@ async fn command<T: Telegram>(
             } else {
                 conv.cancel(who, member, Via::Typed)
             };
-            carry_out(
-                bot,
-                app,
-                key,
-                Turn {
-                    update,
-                    base: &base,
-                },
-                plan,
-                None,
-            )
-            .await
+            carry_out(bot, app, key, Turn::new(update, &base), plan, None).await
         }
         "help" => say(bot, app, (&who, &base), update, texts.help.get(lang)).await,
         "privacy" => say(bot, app, (&who, &base), update, texts.privacy.get(lang)).await,
@@ -487,18 +460,7 @@ async fn command<T: Telegram>(
                     }],
                     toast: None,
                 };
-                carry_out(
-                    bot,
-                    app,
-                    key,
-                    Turn {
-                        update,
-                        base: &base,
-                    },
-                    plan,
-                    None,
-                )
-                .await
+                carry_out(bot, app, key, Turn::new(update, &base), plan, None).await
             }
         },
         _ if who.group => Ok(()), // probably another bot's command
@@ -590,10 +552,7 @@ async fn offer_here<T: Telegram>(
         bot,
         app,
         group_key,
-        Turn {
-            update,
-            base: &group_base,
-        },
+        Turn::new(update, &group_base),
         group_plan,
         None,
     )
@@ -602,10 +561,7 @@ async fn offer_here<T: Telegram>(
         bot,
         app,
         private_key,
-        Turn {
-            update,
-            base: &private_base,
-        },
+        Turn::new(update, &private_base),
         private_plan,
         None,
     )
@@ -667,10 +623,7 @@ async fn transfer<T: Telegram>(
         bot,
         app,
         group_key,
-        Turn {
-            update,
-            base: &group_base,
-        },
+        Turn::new(update, &group_base),
         group_plan,
         None,
     )
@@ -679,10 +632,7 @@ async fn transfer<T: Telegram>(
         bot,
         app,
         private.key(),
-        Turn {
-            update,
-            base: &private_base,
-        },
+        Turn::new(update, &private_base),
         plan,
         None,
     )
@@ -750,18 +700,7 @@ async fn callback<T: Telegram>(
                 }],
                 toast: None,
             };
-            return carry_out(
-                bot,
-                app,
-                key,
-                Turn {
-                    update,
-                    base: &base,
-                },
-                plan,
-                Some(query),
-            )
-            .await;
+            return carry_out(bot, app, key, Turn::new(update, &base), plan, Some(query)).await;
         }
         Some(Press::Check {
             owner,
@@ -782,18 +721,7 @@ async fn callback<T: Telegram>(
                 // Scheduling is idempotent per offer, so a retry after a crash here keeps one.
                 app.store.schedule(&c).await?;
             }
-            return carry_out(
-                bot,
-                app,
-                key,
-                Turn {
-                    update,
-                    base: &base,
-                },
-                plan,
-                Some(query),
-            )
-            .await;
+            return carry_out(bot, app, key, Turn::new(update, &base), plan, Some(query)).await;
         }
         Some(Press::FollowUp {
             id,
@@ -827,18 +755,7 @@ async fn callback<T: Telegram>(
                     app.new_check_id(),
                 )
             };
-            return carry_out(
-                bot,
-                app,
-                key,
-                Turn {
-                    update,
-                    base: &base,
-                },
-                plan,
-                Some(query),
-            )
-            .await;
+            return carry_out(bot, app, key, Turn::new(update, &base), plan, Some(query)).await;
         }
         Some(Press::CancelCheckIn(id)) => {
             let user = who.user;
@@ -861,18 +778,7 @@ async fn callback<T: Telegram>(
                 effects: vec![refreshed],
                 toast,
             };
-            return carry_out(
-                bot,
-                app,
-                key,
-                Turn {
-                    update,
-                    base: &base,
-                },
-                plan,
-                Some(query),
-            )
-            .await;
+            return carry_out(bot, app, key, Turn::new(update, &base), plan, Some(query)).await;
         }
     };
     if owner != who.user {
@@ -904,16 +810,5 @@ async fn callback<T: Telegram>(
             Action::Cancel => conv.cancel(who, member, via),
         }
     };
-    carry_out(
-        bot,
-        app,
-        key,
-        Turn {
-            update,
-            base: &base,
-        },
-        plan,
-        Some(query),
-    )
-    .await
+    carry_out(bot, app, key, Turn::new(update, &base), plan, Some(query)).await
 }
