@@ -13,7 +13,7 @@
 
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde::Serialize;
-use serde::de::{IgnoredAny, IntoDeserializer};
+use serde::de::IntoDeserializer;
 use serde::ser::SerializeMap;
 use teloxide::prelude::*;
 use teloxide::types::ResponseParameters;
@@ -88,7 +88,7 @@ struct AnswerQuery<'a> {
     show_alert: bool,
 }
 
-/// A Bot API answer, read only as far as the bot needs.
+/// A Bot API answer, read only as far as the bot needs (`result` is skipped unread).
 #[derive(serde::Deserialize)]
 struct Reply {
     ok: bool,
@@ -96,9 +96,6 @@ struct Reply {
     description: Option<String>,
     #[serde(default)]
     parameters: Option<ResponseParameters>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    result: Option<IgnoredAny>,
 }
 
 /// `editMessageText` in HTML with `keyboard` (none: the buttons are removed).

@@ -6,8 +6,9 @@
 //! batch is rolled back and each of its requests runs again in a transaction of its own, so
 //! a failing request undoes only itself (savepoints around every request did the same at
 //! the price of a copy of every page a request wrote, for a case that almost never
-//! happens). Statements (`BEGIN` and `COMMIT` too) are prepared once and cached. Commits never wait for the disk (`synchronous = NORMAL`); the
-//! checkpoint, which does, runs every second on a thread of its own.
+//! happens). Statements (`BEGIN` and `COMMIT` too) are prepared once and cached. Commits
+//! never wait for the disk (`synchronous = NORMAL`); the checkpoint, which does, runs every
+//! second on a thread of its own.
 
 use std::path::Path;
 use std::sync::{Arc, mpsc};
@@ -30,6 +31,23 @@ struct Request<F, R> {
     f: F,
     result: Option<Result<R>>,
     reply: tokio::sync::oneshot::Sender<Result<R>>,
+}
+
+impl<F, R> Request<F, R>
+where
+    F: FnMut(&Connection) -> Result<R> + Send + 'static,
+    R: Send + 'static,
+{
+    /// A request for the store thread, and where its answer will arrive.
+    fn queued(f: F) -> (Box<dyn Work>, tokio::sync::oneshot::Receiver<Result<R>>) {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let work = Box::new(Request {
+            f,
+            result: None,
+            reply,
+        });
+        (work, answer)
+    }
 }
 
 impl<F, R> Work for Request<F, R>
@@ -160,12 +178,7 @@ impl SqliteStore {
         &self,
         f: impl FnMut(&Connection) -> Result<R> + Send + 'static,
     ) -> Result<R> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let work = Box::new(Request {
-            f,
-            result: None,
-            reply,
-        });
+        let (work, answer) = Request::queued(f);
         self.jobs.send(work).map_err(|_| StoreError::Unavailable)?;
         answer.await.map_err(|_| StoreError::Unavailable)?
     }
@@ -527,13 +540,7 @@ mod tests {
     fn request<R: Send + 'static>(
         f: impl FnMut(&Connection) -> Result<R> + Send + 'static,
     ) -> (Box<dyn Work>, tokio::sync::oneshot::Receiver<Result<R>>) {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let work = Box::new(Request {
-            f,
-            result: None,
-            reply,
-        });
-        (work, answer)
+        Request::queued(f)
     }
 
     #[test]
